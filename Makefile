@@ -1,0 +1,29 @@
+# The two commands of the README. Both set everything up on a fresh machine first.
+#   make demo   map the bundled example write-up
+#   make test   run the test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Developers and CI have the ATLAS releases beside the checkout; users get a verified download.
+ATLAS ?= $(firstword $(wildcard ../shared/atlas/releases/v5.6.1/ATLAS.yaml))
+ATLAS_ARG := $(if $(ATLAS),--atlas $(ATLAS),)
+
+.PHONY: setup demo test eval bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	# The CPU build of torch first: anything else pulls a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/atlas-mapper map data/examples/tay-chatbot.md $(ATLAS_ARG)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf models/index models/ranker models/atlas

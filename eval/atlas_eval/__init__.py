@@ -1,0 +1,1 @@
+"""The evaluation harness: scores mapping methods against ATLAS's labelled case studies."""

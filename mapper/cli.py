@@ -1,0 +1,262 @@
+"""The ``atlas-mapper`` command line.
+
+Commands only parse arguments and print; the library does the work and raises
+``MapperError`` subclasses, which :func:`main` turns into a one-line message
+and an exit code. Nothing here imports torch: the encoder loads only when a
+command needs embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mapper.errors import MapperError, OutputError, UsageError
+
+app = typer.Typer(
+    name="atlas-mapper",
+    help="Map incident write-ups about attacks on AI systems to MITRE ATLAS techniques.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="ATLAS data: where it comes from, fetching releases, comparing them.", no_args_is_help=True)
+techniques_app = typer.Typer(help="Look up ATLAS techniques.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(techniques_app, name="techniques")
+
+_state = {"debug": False}
+
+AtlasOpt = Annotated[Optional[Path], typer.Option("--atlas", help="Path to an ATLAS.yaml (else $ATLAS_MAPPER_DATA, the cache, or a download).")]
+ReleaseOpt = Annotated[Optional[str], typer.Option("--release", help="ATLAS release tag to use when none is given by path, e.g. v5.6.1.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2).")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False):
+    _state["debug"] = debug
+
+
+def _emit(text: str, output: Path | None, force: bool) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from mapper.files import atomic_write_text
+
+    if output.exists() and not force:
+        raise OutputError(f"{output} exists; pass --force to overwrite it or choose another --output")
+    if output.is_dir():
+        raise OutputError(f"{output} is a folder; give a file path to --output")
+    atomic_write_text(output, text)
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _mapper(atlas, release, model):
+    from mapper.rank import Mapper
+
+    return Mapper.load(atlas=atlas, model=model, release=release)
+
+
+@app.command("map")
+def map_command(
+    file: Annotated[Optional[str], typer.Argument(help="Write-up file, or '-' for standard input.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="The write-up itself, instead of a file.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report at most this many techniques.")] = 10,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Minimum probability (default: the model's tuned threshold).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, yaml, markdown or navigator.")] = "table",
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Refuse longer write-ups.")] = 2_000_000,
+    atlas: AtlasOpt = None,
+    release: ReleaseOpt = None,
+    model: ModelOpt = None,
+):
+    """Map one write-up to ranked ATLAS techniques with evidence."""
+    from mapper.inputs import read_text
+    from mapper.outputs import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    content, _ = read_text(file, text, max_chars)
+    mapper = _mapper(atlas, release, model)
+    result = mapper.map(content, top_k=top_k, threshold=threshold)
+    _emit(render(result, fmt, mapper.kb), output, force)
+
+
+@app.command("batch")
+def batch_command(
+    source: Annotated[Path, typer.Argument(help="JSONL file ({'id': ..., 'text': ...} per line) or a folder of .txt/.md files.")],
+    out: Annotated[Path, typer.Argument(help="JSONL output: one line per input, in input order.")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1)] = 10,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run, keeping the lines already written.")] = False,
+    force: ForceOpt = False,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1)] = 2_000_000,
+    atlas: AtlasOpt = None,
+    release: ReleaseOpt = None,
+    model: ModelOpt = None,
+):
+    """Map many write-ups; each output line holds a result or that record's error."""
+    from mapper.batch import run_batch
+
+    if out.exists() and not (resume or force):
+        raise OutputError(f"{out} exists; pass --resume to continue it or --force to start over")
+    mapper = _mapper(atlas, release, model)
+    stats = run_batch(mapper, source, out, top_k=top_k, threshold=threshold, resume=resume,
+                      max_chars=max_chars, progress=sys.stderr.isatty())
+    typer.echo(f"{stats['written']} written ({stats['errors']} errors, {stats['skipped']} already done) -> {out}", err=True)
+
+
+@app.command("train")
+def train_command(atlas: AtlasOpt = None, release: ReleaseOpt = None, model: ModelOpt = None):
+    """Train the production ranker on every case study of the loaded release, and save it."""
+    from mapper.rank import Mapper
+
+    mapper = Mapper.load(atlas=atlas, model=model, release=release, retrain=True)
+    typer.echo(json.dumps(mapper.card, indent=2))
+
+
+@data_app.command("info")
+def data_info(atlas: AtlasOpt = None, release: ReleaseOpt = None,
+              offline: Annotated[bool, typer.Option("--offline", help="Never download.")] = False):
+    """Which ATLAS release is in use, where it came from, and what it holds."""
+    from mapper.kb import load_kb
+
+    kb = load_kb(atlas, release=release, download=not offline)
+    typer.echo(json.dumps(kb.describe(), indent=2))
+
+
+@data_app.command("fetch")
+def data_fetch(release: ReleaseOpt = None):
+    """Download a release from the official ATLAS repository and verify its sha256."""
+    from mapper.data import fetch
+
+    typer.echo(f"saved {fetch(release)}")
+
+
+@data_app.command("diff")
+def data_diff(
+    old: Annotated[str, typer.Argument(help="Old release: a tag (v4.4.0) or a path to ATLAS.yaml.")],
+    new: Annotated[str, typer.Argument(help="New release: a tag or a path.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+):
+    """Techniques added, removed, renamed and moved between tactics."""
+    from mapper.kb import diff_kb, load_kb
+
+    def load(ref: str):
+        path = Path(ref)
+        return load_kb(path) if path.exists() else load_kb(release=ref)
+
+    diff = diff_kb(load(old), load(new))
+    if fmt == "json":
+        typer.echo(json.dumps(diff, indent=2))
+        return
+    if fmt != "text":
+        raise UsageError("--format must be text or json")
+    typer.echo(f"{diff['old']['release']} -> {diff['new']['release']}")
+    for label, key in (("added", "added"), ("removed", "removed"), ("renamed", "renamed"), ("moved between tactics", "moved")):
+        rows = diff[key]
+        typer.echo(f"\n{label} ({len(rows)}):")
+        for row in rows:
+            if key == "renamed":
+                typer.echo(f"  {row['id']}: {row['old']} -> {row['new']}")
+            elif key == "moved":
+                typer.echo(f"  {row['id']} {row['name']}: {', '.join(row['old'])} -> {', '.join(row['new'])}")
+            elif key == "removed" and row.get("replaced_by"):
+                typer.echo(f"  {row['id']} {row['name']} (replaced by {row['replaced_by']})")
+            else:
+                typer.echo(f"  {row['id']} {row['name']}")
+
+
+@techniques_app.command("show")
+def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T0051")], atlas: AtlasOpt = None, release: ReleaseOpt = None):
+    """Print one technique: tactics, description, sub-techniques, mitigations."""
+    from mapper.kb import load_kb
+    from mapper.outputs import technique_text
+
+    kb = load_kb(atlas, release=release)
+    tid = kb.resolve_id(technique_id.strip().upper().replace("AML.T", "AML.T"))
+    if tid is None:
+        raise UsageError(f"{technique_id} is not a technique of ATLAS {kb.release_tag or kb.version}; try 'atlas-mapper techniques search'")
+    typer.echo(technique_text(kb, tid))
+
+
+@techniques_app.command("search")
+def techniques_search(
+    words: Annotated[str, typer.Argument(help="Words to look for.")],
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 10,
+    atlas: AtlasOpt = None,
+    release: ReleaseOpt = None,
+):
+    """Find techniques by words (TF-IDF over names and descriptions; no model needed)."""
+    from mapper.index import technique_document
+    from mapper.kb import load_kb
+    from mapper.sparse import SparseText
+
+    kb = load_kb(atlas, release=release)
+    ids = sorted(kb.techniques)
+    docs = [technique_document(kb, kb.techniques[t]) for t in ids]
+    sparse = SparseText().fit(docs)
+    scores = (sparse.transform([words]) @ sparse.transform(docs).T).toarray()[0]
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
+    hits = [i for i in order[:limit] if scores[i] > 0]
+    if not hits:
+        typer.echo(f"no technique matches {words!r}")
+        return
+    for i in hits:
+        typer.echo(f"{ids[i]:<15} {scores[i]:.2f}  {kb.techniques[ids[i]].name}")
+
+
+def _load_plugins() -> None:
+    """Commands contributed by other packages (the evaluation harness registers `eval`)."""
+    for ep in entry_points(group="atlas_mapper.commands"):
+        try:
+            ep.load()(app)
+        except Exception as exc:  # a broken plugin must not break the core commands
+            print(f"atlas-mapper: warning: plugin {ep.name!r} failed to load: {exc}", file=sys.stderr)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"atlas-mapper: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app and turns the project's exceptions into exit codes."""
+    warnings.showwarning = _one_line_warning
+    _load_plugins()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except MapperError as exc:
+        if debug:
+            raise
+        print(f"atlas-mapper: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("atlas-mapper: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if debug:
+            raise
+        print(f"atlas-mapper: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", file=sys.stderr)
+        return 70
+    return code if isinstance(code, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())

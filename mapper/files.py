@@ -1,0 +1,75 @@
+"""File helpers shared by every stage: hashing, atomic writes, cache location.
+
+Every file the project writes goes through :func:`atomic_write_bytes`, so a
+crash or a concurrent writer can never leave a half-written file in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from mapper.errors import OutputError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror}; choose a writable place "
+            "(--output, or ATLAS_MAPPER_CACHE for caches)"
+        ) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def data_dir() -> Path:
+    """The project's own data: ``data/`` in a checkout, ``mapper/_data`` in a wheel."""
+    packaged = Path(__file__).resolve().parent / "_data"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "data"
+
+
+def cache_dir() -> Path:
+    """Where built indexes, models and downloaded ATLAS files go.
+
+    ``ATLAS_MAPPER_CACHE`` wins; a source checkout uses its ``models/`` folder;
+    an installed wheel uses the user's cache folder.
+    """
+    env = os.environ.get("ATLAS_MAPPER_CACHE")
+    if env:
+        return Path(env).expanduser()
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "models").is_dir():
+        return PROJECT_ROOT / "models"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "atlas-mapper"

@@ -1,0 +1,253 @@
+"""The technique ranker learned from case-study procedure steps.
+
+Training has two levels, both fit on the training case studies only:
+
+1. Exemplars: every procedure step, embedded and labelled with its technique.
+2. A logistic model over the per-technique features of ``mapper.features``.
+   Its training rows come from the training case studies themselves (their
+   steps, summaries and narratives), with each study's own exemplars and its
+   own share of the popularity prior masked out, so the model learns how
+   features behave on text it has *not* seen. Its regularisation strength is
+   chosen by an inner grouped cross-validation, and the decision threshold on
+   the training rows; nothing is tuned on held-out text.
+
+Follows scikit-learn's conventions: ``__init__`` stores parameters, ``fit``
+returns self, learned attributes end in ``_``, ``classes_`` is the column order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mapper.features import FEATURE_NAMES, Exemplars, Hierarchy, query_features
+from mapper.index import TechniqueIndex
+from mapper.kb import CaseStudy, KnowledgeBase
+from mapper.text import split_sentences
+
+
+@dataclass
+class Query:
+    """A labelled training or evaluation text, split into units."""
+
+    units: list[str]
+    gold: set[str]
+    group: int  # index of the case study it came from (-1: none)
+    kind: str = "narrative"
+
+
+def text_units(text: str) -> tuple[list[str], list]:
+    """Cleaned unit texts and their Sentence spans; the whole text if nothing splits."""
+    spans = [s for s in split_sentences(text) if s.clean]
+    return [s.clean for s in spans], spans
+
+
+def training_queries(studies: list[CaseStudy], kinds=("steps", "summary", "narrative")) -> list[Query]:
+    queries = []
+    for group, study in enumerate(studies):
+        gold = set(study.techniques)
+        if "steps" in kinds:
+            for step in study.steps:
+                units = text_units(step.description)[0] or [step.description or "-"]
+                queries.append(Query(units, {step.technique}, group, "steps"))
+        if "summary" in kinds and study.summary:
+            queries.append(Query(text_units(study.summary)[0] or [study.summary], gold, group, "summary"))
+        if "narrative" in kinds:
+            queries.append(Query(text_units(study.narrative())[0] or ["-"], gold, group, "narrative"))
+    return queries
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+class TechniqueRanker:
+    """Scores every technique of the index for a text; probabilities in [0, 1]."""
+
+    def __init__(self, C_grid=(0.1, 1.0, 10.0), inner_folds: int = 4, training_kinds=("steps", "summary", "narrative"),
+                 parent_support: float = 0.0, random_state: int = 0):
+        self.C_grid = C_grid
+        self.inner_folds = inner_folds
+        self.training_kinds = training_kinds
+        self.parent_support = parent_support
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------
+    def fit(self, studies: list[CaseStudy], kb: KnowledgeBase, index: TechniqueIndex, encoder) -> "TechniqueRanker":
+        self.classes_ = list(index.ids)
+        self.index_ = index
+        col = {t: i for i, t in enumerate(self.classes_)}
+        self.hierarchy_ = Hierarchy(self.classes_, {t: kb.techniques[t].parent for t in self.classes_ if t in kb.techniques})
+        steps = [(g, s) for g, study in enumerate(studies) for s in study.steps if kb.resolve_id(s.technique)]
+        vectors = encoder.encode([s.description or "-" for _, s in steps]) if steps else np.zeros((0, 1), np.float32)
+        self.exemplars_ = Exemplars(
+            vectors=vectors.astype(np.float32),
+            labels=np.array([col[kb.resolve_id(s.technique)] for _, s in steps], dtype=np.int64),
+            groups=np.array([g for g, _ in steps], dtype=np.int64),
+        )
+        self.study_counts_ = np.zeros((len(studies), len(self.classes_)), dtype=np.float32)
+        for g, study in enumerate(studies):
+            for t in study.techniques:
+                if kb.resolve_id(t):
+                    self.study_counts_[g, col[kb.resolve_id(t)]] = 1.0
+        self.n_studies_ = len(studies)
+        self.prior_ = self._prior(None)
+
+        queries = training_queries(studies, self.training_kinds)
+        self.n_features_in_ = len(FEATURE_NAMES)
+        self.feature_names_in_ = np.array(FEATURE_NAMES)
+        if not queries:
+            return self._zero_shot()
+        X, y, groups, kinds = self._design(queries, encoder, col, kb)
+        if y.min() == y.max():
+            return self._zero_shot()
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0) + 1e-6
+        Xs = (X - self.mean_) / self.scale_
+        self.C_ = self._choose_C(Xs, y, groups)
+        model = self._logistic(self.C_).fit(Xs, y)
+        self.coef_ = model.coef_[0].astype(np.float64)
+        self.intercept_ = float(model.intercept_[0])
+        self.threshold_ = self._choose_threshold(Xs, y, kinds, queries)
+        return self
+
+    def _zero_shot(self) -> "TechniqueRanker":
+        """No labelled steps to learn from: a fixed blend of document similarities.
+
+        Scores are then a monotone squashing of similarity, not calibrated probabilities.
+        """
+        names = list(FEATURE_NAMES)
+        self.mean_ = np.zeros(len(names))
+        self.scale_ = np.ones(len(names))
+        self.coef_ = np.zeros(len(names))
+        self.coef_[names.index("dense_max")] = 12.0
+        self.coef_[names.index("sparse_max")] = 6.0
+        self.intercept_ = -7.0
+        self.C_ = None
+        self.threshold_ = 0.5
+        return self
+
+    def _prior(self, exclude_group: int | None) -> np.ndarray:
+        counts = self.study_counts_.sum(axis=0)
+        n = self.n_studies_
+        if exclude_group is not None and 0 <= exclude_group < n:
+            counts = counts - self.study_counts_[exclude_group]
+            n -= 1
+        return (np.log1p(counts) / np.log1p(max(n, 1))).astype(np.float32)
+
+    def _design(self, queries: list[Query], encoder, col, kb):
+        rows, labels, groups, kinds = [], [], [], []
+        all_units = [u for q in queries for u in q.units]
+        encoder.encode(all_units)  # one batched pass; the cache serves the rest
+        for q in queries:
+            feats = self.features(encoder.encode(q.units), q.units, exclude_group=q.group)[0]
+            target = np.zeros(len(self.classes_), dtype=np.int8)
+            for t in q.gold:
+                if kb.resolve_id(t):
+                    target[col[kb.resolve_id(t)]] = 1
+            rows.append(feats)
+            labels.append(target)
+            groups.append(np.full(len(target), q.group))
+            kinds += [q.kind] * len(target)
+        return np.vstack(rows), np.concatenate(labels), np.concatenate(groups), np.array(kinds)
+
+    def _logistic(self, C: float):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=C, max_iter=2000, random_state=self.random_state)
+
+    def _choose_C(self, X, y, groups) -> float:
+        """Inner grouped cross-validation over case studies (log-loss)."""
+        grid = list(self.C_grid)
+        if len(grid) == 1 or len(np.unique(groups)) < self.inner_folds:
+            return float(grid[0])
+        from sklearn.metrics import log_loss
+        from sklearn.model_selection import GroupKFold
+
+        losses = []
+        for C in grid:
+            total = 0.0
+            for train, test in GroupKFold(n_splits=self.inner_folds).split(X, y, groups):
+                if y[train].min() == y[train].max():
+                    continue
+                p = self._logistic(C).fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+                total += log_loss(y[test], p, labels=[0, 1]) * len(test)
+            losses.append(total)
+        return float(grid[int(np.argmin(losses))])
+
+    def _choose_threshold(self, Xs, y, kinds, queries) -> float:
+        """The probability cut that maximises F1 on the training narratives."""
+        mask = kinds == "narrative"
+        if not mask.any() or y[mask].sum() == 0:
+            return 0.5
+        p = _sigmoid(Xs[mask] @ self.coef_ + self.intercept_)
+        truth = y[mask].astype(bool)
+        best, best_f1 = 0.5, -1.0
+        for cut in np.linspace(0.05, 0.95, 91):
+            pred = p >= cut
+            tp = (pred & truth).sum()
+            f1 = 2 * tp / (pred.sum() + truth.sum()) if (pred.sum() + truth.sum()) else 0.0
+            if f1 > best_f1 + 1e-9:
+                best, best_f1 = float(cut), f1
+        return round(best, 2)
+
+    # -- scoring -------------------------------------------------------------
+    def features(self, unit_vectors, unit_texts, exclude_group: int | None = None):
+        prior = self._prior(exclude_group)
+        return query_features(unit_vectors, unit_texts, self.index_, self.hierarchy_, self.exemplars_, prior, exclude_group)
+
+    def score(self, unit_vectors: np.ndarray, unit_texts: list[str]):
+        """(probability per class, per-unit score matrices)."""
+        feats, per_unit = self.features(unit_vectors, unit_texts)
+        proba = _sigmoid(((feats - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
+        if self.parent_support > 0:
+            child = self.hierarchy_.child_max(proba)
+            proba = np.maximum(proba, self.parent_support * child)
+        return proba, per_unit
+
+    def unit_scores(self, unit_vectors: np.ndarray, unit_texts: list[str], columns: list[int]) -> np.ndarray:
+        """Probability of each chosen technique if each unit stood alone: (n_units, len(columns))."""
+        out = np.zeros((len(unit_texts), len(columns)), dtype=np.float32)
+        for i in range(len(unit_texts)):
+            proba, _ = self.score(unit_vectors[i:i + 1], unit_texts[i:i + 1])
+            out[i] = proba[columns]
+        return out
+
+    # -- plain-data state ------------------------------------------------------
+    PARAMS = ("C_grid", "inner_folds", "training_kinds", "parent_support", "random_state")
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {
+            "params": {p: getattr(self, p) for p in self.PARAMS},
+            "classes": self.classes_, "C": self.C_, "intercept": self.intercept_,
+            "threshold": self.threshold_, "n_studies": self.n_studies_,
+            "feature_names": list(FEATURE_NAMES),
+            "parents": {t: self.classes_[p] for t, p in zip(self.classes_, self.hierarchy_.parent_col) if p >= 0},
+        }
+        arrays = {
+            "coef": self.coef_, "mean": self.mean_, "scale": self.scale_, "study_counts": self.study_counts_,
+            "ex_vectors": self.exemplars_.vectors, "ex_labels": self.exemplars_.labels, "ex_groups": self.exemplars_.groups,
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], index: TechniqueIndex) -> "TechniqueRanker":
+        params = dict(meta["params"])
+        params["C_grid"] = tuple(params["C_grid"])
+        params["training_kinds"] = tuple(params["training_kinds"])
+        obj = cls(**params)
+        if list(meta["feature_names"]) != list(FEATURE_NAMES):
+            raise ValueError("model was trained with different features; retrain it")
+        obj.classes_ = list(meta["classes"])
+        if obj.classes_ != list(index.ids):
+            raise ValueError("model and technique index disagree on techniques; retrain it")
+        obj.index_ = index
+        obj.C_, obj.intercept_, obj.threshold_ = meta["C"], meta["intercept"], meta["threshold"]
+        obj.n_studies_ = meta["n_studies"]
+        obj.coef_, obj.mean_, obj.scale_ = arrays["coef"], arrays["mean"], arrays["scale"]
+        obj.study_counts_ = arrays["study_counts"]
+        obj.exemplars_ = Exemplars(arrays["ex_vectors"], arrays["ex_labels"], arrays["ex_groups"])
+        obj.hierarchy_ = Hierarchy(obj.classes_, meta["parents"])
+        obj.prior_ = obj._prior(None)
+        return obj

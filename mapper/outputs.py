@@ -1,0 +1,160 @@
+"""Render a mapping result: terminal table, JSON, YAML, Markdown, ATLAS Navigator layer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+
+import yaml
+
+from mapper.errors import UsageError
+from mapper.kb import KnowledgeBase, tactic_shortname
+from mapper.rank import MappingResult
+
+FORMATS = ("table", "json", "yaml", "markdown", "navigator")
+NO_TECHNIQUE = "no ATLAS technique recognised"
+NAVIGATOR_VERSIONS = {"layer": "4.3", "navigator": "4.6.4"}  # as ATLAS's own published layers
+NAVIGATOR_DOMAIN = "atlas-atlas"
+
+
+def _shorten(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(width - 3, 1)].rstrip() + "..."
+
+
+def _release(result: MappingResult) -> str:
+    atlas = result.atlas
+    rel = atlas.get("release") or "unknown release"
+    return f"ATLAS {rel} (version {atlas.get('version')})"
+
+
+def render_table(result: MappingResult, width: int | None = None) -> str:
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    if not result.techniques:
+        return f"{NO_TECHNIQUE} (threshold {result.threshold:.2f}; {_release(result)})\n"
+    rows = []
+    for rank, hit in enumerate(result.techniques, 1):
+        tactic = ", ".join(t.name for t in hit.tactics) or "-"
+        evidence = hit.evidence[0].text if hit.evidence else ""
+        rows.append([str(rank), hit.id, hit.name, tactic, f"{hit.score:.2f}", evidence])
+    headers = ["#", "ID", "Technique", "Tactic", "Score", "Evidence"]
+    fixed = [max(len(r[i]) for r in rows + [headers]) for i in range(5)]
+    fixed[2] = min(fixed[2], 40)
+    fixed[3] = min(fixed[3], 28)
+    evidence_width = max(width - sum(fixed) - 2 * 5, 20)
+    lines = []
+
+    def fmt(cells):
+        cut = [_shorten(c, w) for c, w in zip(cells[:5], fixed)] + [_shorten(cells[5], evidence_width)]
+        return "  ".join(c.ljust(w) if i != 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cut, fixed + [0]))).rstrip()
+
+    lines.append(fmt(headers))
+    lines.append("  ".join("-" * w for w in fixed + [min(evidence_width, 40)]))
+    lines += [fmt(r) for r in rows]
+    lines.append(f"{_release(result)}; threshold {result.threshold:.2f}; scores are probabilities")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(result: MappingResult) -> str:
+    return result.to_json() + "\n"
+
+
+def render_yaml(result: MappingResult) -> str:
+    return yaml.safe_dump(result.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _md_escape(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def render_markdown(result: MappingResult) -> str:
+    lines = ["# ATLAS techniques", "", f"{_release(result)}, threshold {result.threshold:.2f}.", ""]
+    if not result.techniques:
+        return "\n".join(lines + [f"_{NO_TECHNIQUE}._", ""])
+    lines += ["| # | ID | Technique | Tactics | Score |", "|---|---|---|---|---|"]
+    for rank, hit in enumerate(result.techniques, 1):
+        tactics = ", ".join(t.name for t in hit.tactics)
+        lines.append(f"| {rank} | {hit.id} | {_md_escape(hit.name)} | {_md_escape(tactics)} | {hit.score:.2f} |")
+    lines += ["", "## Evidence", ""]
+    for hit in result.techniques:
+        lines.append(f"### {hit.id} {hit.name}")
+        lines.append("")
+        for ev in hit.evidence:
+            lines.append(f"- ({ev.score:.2f}, chars {ev.start}-{ev.end}) {_md_escape(ev.text)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def navigator_layer(result: MappingResult, kb: KnowledgeBase, name: str = "atlas-mapper result") -> dict:
+    """A layer the ATLAS Navigator loads: same domain, versions and tactic keys as ATLAS's own layers."""
+    techniques = []
+    for hit in result.techniques:
+        comment = " | ".join(f"{e.score:.2f}: {' '.join(e.text.split())}" for e in hit.evidence)
+        tactic_ids = kb.techniques[hit.id].tactics or (kb.techniques[hit.parent].tactics if hit.parent else ())
+        for tactic_id in tactic_ids or [None]:
+            entry = {"techniqueID": hit.id, "score": round(hit.score * 100, 1), "comment": comment, "enabled": True}
+            if tactic_id in kb.tactic_by_id:
+                entry["tactic"] = tactic_shortname(kb.tactic_by_id[tactic_id].name)
+            if not hit.parent:
+                entry["showSubtechniques"] = True
+            techniques.append(entry)
+    metadata = [{"name": "generated_by", "value": "atlas-mapper"}]
+    if result.atlas.get("version"):
+        metadata.append({"name": "atlas_data_version", "value": str(result.atlas["version"])})
+    return {
+        "name": name,
+        "versions": dict(NAVIGATOR_VERSIONS),
+        "domain": NAVIGATOR_DOMAIN,
+        "description": f"Techniques recognised by atlas-mapper ({_release(result)}); score = probability x 100.",
+        "metadata": metadata,
+        "sorting": 3,
+        "hideDisabled": False,
+        "techniques": techniques,
+        "gradient": {"colors": ["#ffffffff", "#66b1ffff", "#ff6666ff"], "minValue": 0, "maxValue": 100},
+        "legendItems": [],
+        "showTacticRowBackground": False,
+        "selectTechniquesAcrossTactics": True,
+        "selectSubtechniquesWithParent": False,
+    }
+
+
+def render(result: MappingResult, fmt: str, kb: KnowledgeBase | None = None) -> str:
+    if fmt == "table":
+        return render_table(result)
+    if fmt == "json":
+        return render_json(result)
+    if fmt == "yaml":
+        return render_yaml(result)
+    if fmt == "markdown":
+        return render_markdown(result)
+    if fmt == "navigator":
+        if kb is None:
+            raise UsageError("the navigator format needs the knowledge base")
+        return json.dumps(navigator_layer(result, kb), indent=2) + "\n"
+    raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+
+
+def technique_text(kb: KnowledgeBase, technique_id: str, width: int = 100) -> str:
+    """A technique, readable in a terminal, for `techniques show`."""
+    tech = kb.techniques[technique_id]
+    tactics = ", ".join(f"{kb.tactic_by_id[t].name} ({t})" for t in tech.tactics if t in kb.tactic_by_id)
+    lines = [f"{tech.id}  {tech.name}", f"Tactics: {tactics or '-'}"]
+    if tech.parent:
+        lines.append(f"Sub-technique of {tech.parent} {kb.techniques[tech.parent].name}")
+    children = kb.children(tech.id)
+    if children:
+        lines.append("Sub-techniques: " + "; ".join(f"{c.id} {c.name}" for c in children))
+    if tech.maturity:
+        lines.append(f"Maturity: {tech.maturity}")
+    lines.append("")
+    for para in tech.description.split("\n\n"):
+        lines += textwrap.wrap(" ".join(para.split()), width) + [""]
+    mitigations = kb.mitigations_for(tech.id)
+    if mitigations:
+        lines.append("Mitigations:")
+        lines += [f"  {m.id} {m.name}" for m, _ in mitigations]
+    used = [c for c in kb.case_studies if tech.id in c.techniques]
+    if used:
+        lines.append(f"Case studies ({len(used)}): " + ", ".join(c.id for c in used))
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,214 @@
+"""From a write-up to ranked techniques with evidence: the ``Mapper`` facade.
+
+``Mapper.load`` finds ATLAS data, loads the verified encoder, reuses or builds
+the technique index and the learned ranker (trained on every case study of
+the loaded release, cached under the cache folder with a model card), and
+``Mapper.map`` turns text into a :class:`MappingResult`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings as _warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mapper.encoders import CachedEncoder, get_encoder
+from mapper.errors import InputError, ModelError, UsageError
+from mapper.files import atomic_write_text, cache_dir
+from mapper.index import DEFAULT_DOC_FIELDS, TechniqueIndex
+from mapper.kb import KnowledgeBase, load_kb
+from mapper.learn import TechniqueRanker, text_units
+from mapper.store import artifact_key, load_artifact, save_artifact
+
+DEFAULT_TOP_K = 10
+MAX_EVIDENCE = 3
+MAX_CHARS = 2_000_000
+
+
+@dataclass
+class Evidence:
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class TacticRef:
+    id: str
+    name: str
+
+
+@dataclass
+class TechniqueHit:
+    id: str
+    name: str
+    tactics: list[TacticRef]
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+    parent: str | None = None
+
+
+@dataclass
+class MappingResult:
+    atlas: dict
+    model: dict
+    techniques: list[TechniqueHit]
+    threshold: float
+    top_k: int
+
+    @property
+    def recognised(self) -> bool:
+        return bool(self.techniques)
+
+    def to_dict(self) -> dict:
+        out = {
+            "atlas": self.atlas,
+            "model": self.model,
+            "threshold": self.threshold,
+            "top_k": self.top_k,
+            "techniques": [],
+            "recognised": self.recognised,
+        }
+        for hit in self.techniques:
+            row = asdict(hit)
+            if row["parent"] is None:
+                del row["parent"]
+            out["techniques"].append(row)
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def _model_key(index: TechniqueIndex, kb: KnowledgeBase, params: dict) -> str:
+    studies = [c.id for c in kb.case_studies]
+    payload = {"index": index.key, "params": params, "studies": studies}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Mapper:
+    """Maps write-ups to ATLAS techniques. Build with :meth:`load` or :meth:`from_parts`."""
+
+    def __init__(self, kb: KnowledgeBase, encoder, index: TechniqueIndex, ranker: TechniqueRanker, card: dict | None = None):
+        self.kb = kb
+        self.encoder = encoder
+        self.index = index
+        self.ranker = ranker
+        self.card = card or {}
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def load(cls, atlas: str | Path | None = None, model: str | None = None, release: str | None = None,
+             cache: str | Path | None = None, download: bool = True, ranker_params: dict | None = None,
+             doc_fields=DEFAULT_DOC_FIELDS, retrain: bool = False) -> "Mapper":
+        kb = load_kb(atlas, release=release, download=download)
+        for message in kb.warnings:
+            _warnings.warn(message, stacklevel=2)
+        encoder = CachedEncoder(get_encoder(model))
+        root = Path(cache) if cache else cache_dir()
+        index_dir = root / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
+        index = TechniqueIndex.load_or_build(index_dir, kb, encoder, doc_fields)
+        return cls.from_parts(kb, encoder, index, root, ranker_params, retrain)
+
+    @classmethod
+    def from_parts(cls, kb, encoder, index, root: Path, ranker_params: dict | None = None, retrain: bool = False) -> "Mapper":
+        params = {p: getattr(TechniqueRanker(**(ranker_params or {})), p) for p in TechniqueRanker.PARAMS}
+        key = _model_key(index, kb, params)
+        model_dir = Path(root) / "ranker" / key[:16]
+        if not retrain and artifact_key(model_dir) == key:
+            try:
+                arrays, meta = load_artifact(model_dir)
+                ranker = TechniqueRanker.from_state(meta["ranker"], arrays, index)
+                return cls(kb, encoder, index, ranker, meta["card"])
+            except (ModelError, ValueError, KeyError) as exc:
+                _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
+        ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder)
+        card = cls._card(kb, encoder, index, ranker, params)
+        state_meta, arrays = ranker.state()
+        try:
+            save_artifact(model_dir, arrays, {"key": key, "ranker": state_meta, "card": card})
+            atomic_write_text(model_dir / "MODEL_CARD.md", _card_markdown(card))
+        except Exception as exc:
+            _warnings.warn(f"could not save the trained ranker ({exc}); it will be retrained next time", stacklevel=2)
+        return cls(kb, encoder, index, ranker, card)
+
+    @staticmethod
+    def _card(kb, encoder, index, ranker, params) -> dict:
+        return {
+            "atlas": kb.atlas_info(),
+            "encoder": {"name": encoder.name, "weights_sha256": encoder.fingerprint},
+            "index_key": index.key,
+            "ranker": {
+                "params": params, "C": ranker.C_, "threshold": ranker.threshold_,
+                "trained_on_case_studies": len(kb.case_studies),
+                "exemplars": int(len(ranker.exemplars_.labels)),
+            },
+            "cross_validated_metrics": _committed_metrics(),
+        }
+
+    # -- mapping -----------------------------------------------------------------
+    @property
+    def model_info(self) -> dict:
+        return {
+            "encoder": self.encoder.name,
+            "ranker": "learned" if self.ranker.C_ is not None else "zero-shot",
+            "threshold": self.ranker.threshold_,
+        }
+
+    def score_text(self, text: str):
+        """(probabilities per technique in index order, unit texts, unit spans, unit vectors, per-unit scores)."""
+        units, spans = text_units(text)
+        if not units:
+            return np.zeros(len(self.index.ids)), [], [], None, None
+        vectors = self.encoder.encode(units)
+        proba, per_unit = self.ranker.score(vectors, units)
+        return proba, units, spans, vectors, per_unit
+
+    def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None) -> MappingResult:
+        if not isinstance(text, str):
+            raise InputError("text must be a string")
+        if len(text) > MAX_CHARS:
+            raise InputError(f"text is {len(text):,} characters; the limit is {MAX_CHARS:,}: split the write-up")
+        if top_k < 1:
+            raise UsageError("--top-k must be at least 1")
+        cut = self.ranker.threshold_ if threshold is None else float(threshold)
+        if not 0.0 <= cut <= 1.0:
+            raise UsageError("--threshold must be between 0 and 1")
+        proba, units, spans, vectors, _ = self.score_text(text)
+        # stable order: score descending, then technique ID
+        order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
+        chosen = [i for i in order if proba[i] >= cut][:top_k]
+        hits = []
+        if chosen:
+            unit_scores = self.ranker.unit_scores(vectors, units, chosen)
+            for j, col in enumerate(chosen):
+                hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
+        return MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k)
+
+    def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray) -> TechniqueHit:
+        tech = self.kb.techniques[self.index.ids[col]]
+        tactics = [TacticRef(t, self.kb.tactic_by_id[t].name) for t in tech.tactics if t in self.kb.tactic_by_id]
+        best = sorted(range(len(spans)), key=lambda i: (-float(unit_scores[i]), i))[:MAX_EVIDENCE]
+        evidence = [Evidence(spans[i].text, spans[i].start, spans[i].end, round(float(unit_scores[i]), 4)) for i in best]
+        return TechniqueHit(tech.id, tech.name, tactics, round(score, 4), evidence, tech.parent)
+
+
+def _committed_metrics() -> dict:
+    """Cross-validated figures from the last committed evaluation run, if present."""
+    from mapper.files import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "eval" / "results" / "summary.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _card_markdown(card: dict) -> str:
+    lines = ["# atlas-mapper ranker", "", "```json", json.dumps(card, indent=2), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Shared fixtures: a tiny ATLAS file, a tiny deterministic encoder, the real releases."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+FIXTURE_ATLAS = HERE / "fixtures" / "mini_atlas.yaml"
+SHARED_ATLAS = ROOT.parent / "shared" / "atlas"
+RELEASES = SHARED_ATLAS / "releases"
+LATEST = RELEASES / "v5.6.1" / "ATLAS.yaml"
+
+
+class TinyEncoder:
+    """Hashed bag of words: deterministic, instant, and good enough to rank the fixture."""
+
+    name = "tiny-hash-encoder"
+    fingerprint = "tiny-hash-encoder-v1"
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                word = "".join(ch for ch in word if ch.isalnum())
+                if len(word) < 3:
+                    continue
+                h = int(hashlib.md5(word[:6].encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0
+            out[i] /= np.linalg.norm(out[i]) or 1.0
+        return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own cache folder and no ambient ATLAS data setting."""
+    monkeypatch.setenv("ATLAS_MAPPER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ATLAS_MAPPER_DATA", raising=False)
+    monkeypatch.delenv("ATLAS_MAPPER_MIRROR", raising=False)
+
+
+@pytest.fixture
+def fixture_atlas() -> Path:
+    return FIXTURE_ATLAS
+
+
+@pytest.fixture
+def tiny_encoder():
+    return TinyEncoder()
+
+
+@pytest.fixture
+def mini_kb():
+    from mapper.kb import load_kb
+
+    return load_kb(FIXTURE_ATLAS)
+
+
+@pytest.fixture
+def mini_mapper(mini_kb, tiny_encoder, tmp_path):
+    from mapper.encoders import CachedEncoder
+    from mapper.index import TechniqueIndex
+    from mapper.rank import Mapper
+
+    encoder = CachedEncoder(tiny_encoder)
+    index = TechniqueIndex.build(mini_kb, encoder)
+    return Mapper.from_parts(mini_kb, encoder, index, tmp_path / "models", {"C_grid": (1.0,)})
+
+
+def needs_shared():
+    return pytest.mark.skipif(not LATEST.is_file(), reason="../shared/atlas not present")
+
+
+@pytest.fixture(scope="session")
+def real_mapper(tmp_path_factory):
+    """The production pipeline on v5.6.1 with the real encoder (built once per test session)."""
+    if not LATEST.is_file():
+        pytest.skip("../shared/atlas not present")
+    from mapper.rank import Mapper
+
+    cache = tmp_path_factory.mktemp("real-cache")
+    return Mapper.load(atlas=LATEST, cache=cache)

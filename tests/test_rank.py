@@ -1,0 +1,122 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from mapper.errors import InputError, UsageError
+from mapper.learn import TechniqueRanker, training_queries
+from mapper.rank import Mapper
+
+from conftest import LATEST, needs_shared
+
+
+def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
+    ranker = TechniqueRanker(C_grid=(0.5,))
+    assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 4, "training_kinds": ("steps", "summary", "narrative"),
+                            "parent_support": 0.0, "random_state": 0}
+    fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
+    assert fitted is ranker
+    assert ranker.classes_ == mini_mapper.index.ids
+    assert ranker.coef_.shape == (ranker.n_features_in_,)
+    assert 0.0 < ranker.threshold_ < 1.0
+
+
+def test_training_queries_shapes(mini_kb):
+    queries = training_queries(mini_kb.case_studies)
+    kinds = [q.kind for q in queries]
+    assert kinds.count("steps") == 7 and kinds.count("narrative") == 3 and kinds.count("summary") == 3
+    assert {q.group for q in queries} == {0, 1, 2}
+
+
+def test_map_returns_the_documented_shape(mini_mapper):
+    result = mini_mapper.map("Someone flooded the service with expensive requests until it became unavailable.",
+                             threshold=0.0, top_k=3)
+    data = json.loads(result.to_json())
+    assert set(data) == {"atlas", "model", "threshold", "top_k", "techniques", "recognised"}
+    assert data["recognised"] is True and len(data["techniques"]) == 3
+    first = data["techniques"][0]
+    assert first["id"] == "AML.T0029"
+    assert set(first) >= {"id", "name", "tactics", "score", "evidence"}
+    assert first["tactics"] == [{"id": "AML.TA0011", "name": "Impact"}]
+    ev = first["evidence"][0]
+    assert set(ev) == {"text", "start", "end", "score"}
+    scores = [t["score"] for t in data["techniques"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_threshold_one_recognises_nothing(mini_mapper):
+    result = mini_mapper.map("Some text about prompts.", threshold=1.0)
+    assert result.techniques == [] and result.recognised is False
+
+
+def test_empty_text_recognises_nothing(mini_mapper):
+    assert mini_mapper.map("   ...  ").techniques == []
+
+
+def test_bad_arguments(mini_mapper):
+    with pytest.raises(UsageError):
+        mini_mapper.map("text", top_k=0)
+    with pytest.raises(UsageError):
+        mini_mapper.map("text", threshold=1.5)
+    with pytest.raises(InputError):
+        mini_mapper.map(b"bytes")  # type: ignore[arg-type]
+
+
+def test_trained_ranker_is_cached_and_reused(mini_kb, mini_mapper, tmp_path):
+    again = Mapper.from_parts(mini_kb, mini_mapper.encoder, mini_mapper.index, tmp_path / "models", {"C_grid": (1.0,)})
+    np.testing.assert_array_equal(again.ranker.coef_, mini_mapper.ranker.coef_)
+    assert again.ranker.threshold_ == mini_mapper.ranker.threshold_
+    cards = list((tmp_path / "models" / "ranker").glob("*/MODEL_CARD.md"))
+    assert len(cards) == 1 and "tiny-hash-encoder" in cards[0].read_text()
+
+
+def test_zero_shot_when_no_case_studies(mini_kb, mini_mapper, tmp_path):
+    mini_kb.case_studies = []
+    mapper = Mapper.from_parts(mini_kb, mini_mapper.encoder, mini_mapper.index, tmp_path / "zs")
+    assert mapper.model_info["ranker"] == "zero-shot"
+    result = mapper.map("poison the training data with mislabeled samples", threshold=0.0)
+    assert result.techniques[0].id == "AML.T0020"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=300), top_k=st.integers(1, 10))
+def test_ranking_properties(mini_mapper, text, top_k):
+    a = mini_mapper.map(text, top_k=top_k, threshold=0.0).to_dict()
+    b = mini_mapper.map(text, top_k=top_k, threshold=0.0).to_dict()
+    assert a == b  # deterministic
+    scores = [t["score"] for t in a["techniques"]]
+    assert len(scores) <= top_k
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == sorted(scores, reverse=True)
+    for hit in a["techniques"]:
+        for ev in hit["evidence"]:
+            assert text[ev["start"]:ev["end"]] == ev["text"]
+
+
+TAY = (
+    "Microsoft put a chatbot on Twitter that kept learning from the conversations people had with it. "
+    "Within hours, organised trolls flooded it with racist and offensive messages. "
+    "The bot took those exchanges in as new training material and began posting the same hateful language itself. "
+    "Microsoft shut it down the next day."
+)
+
+
+@pytest.mark.integration
+@pytest.mark.encoder
+@needs_shared()
+def test_tay_poisoning_ranks_poison_training_data_in_top_5(real_mapper):
+    result = real_mapper.map(TAY, top_k=5, threshold=0.0)
+    assert "AML.T0020" in [t.id for t in result.techniques]
+    assert result.atlas["release"] == "v5.6.1" and result.atlas["version"] == "5.6.0"
+
+
+@pytest.mark.integration
+@pytest.mark.encoder
+@needs_shared()
+def test_non_ai_incident_is_not_recognised_by_default(real_mapper):
+    result = real_mapper.map(
+        "A ransomware gang phished an accountant, stole domain admin credentials and encrypted the file servers. "
+        "They demanded two million dollars in bitcoin."
+    )
+    assert len(result.techniques) <= 2
