@@ -1,10 +1,50 @@
-"""`atlas-mapper eval`: registered into the mapper CLI through an entry point."""
+"""`atlas-mapper eval`: registered into the mapper CLI through an entry point.
+
+Kept light: nothing heavy is imported until the command runs.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
 
 
 def register(app) -> None:
     @app.command("eval")
-    def eval_command():
-        """Benchmark mapping methods on ATLAS case studies (see README)."""
-        raise NotImplementedError
+    def eval_command(
+        task: Annotated[List[str], typer.Option("--task", help="steps, summary, narrative, or a labelled YAML/JSONL file; repeat to share folds.")] = ["narrative"],
+        protocol: Annotated[str, typer.Option("--protocol", help="loco, temporal or zero-shot.")] = "loco",
+        train_release: Annotated[Optional[str], typer.Option("--train-release", help="temporal: train on case studies present in this release.")] = None,
+        methods: Annotated[Optional[List[str]], typer.Option("--methods", "-m", help="Methods to compare (default: all baselines and the pipeline); 'name:key=value,...' sets options.")] = None,
+        fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for JSON, Markdown and PNG results.")] = None,
+        max_folds: Annotated[Optional[int], typer.Option("--max-folds", min=1, help="Only the first N loco folds (a quick check).")] = None,
+        atlas: Annotated[Optional[Path], typer.Option("--atlas", help="Path to the ATLAS.yaml to evaluate on.")] = None,
+        release: Annotated[Optional[str], typer.Option("--release")] = None,
+        model: Annotated[Optional[str], typer.Option("--model", help="Encoder for every dense method.")] = None,
+    ):
+        """Benchmark mapping methods on ATLAS case studies, side by side with baselines."""
+        import json
+        import shlex
+        import sys
+
+        from atlas_eval.harness import run_eval
+
+        reports = run_eval(task, protocol, train_release, methods, max_folds, atlas, release, model,
+                           progress=sys.stderr.isatty())
+        command = "atlas-mapper eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        from atlas_eval.report import render_markdown, render_table, write_outputs
+
+        for name, report in reports.items():
+            if output is not None:
+                stem = f"{name}-{protocol}" + (f"-{train_release}" if train_release else "")
+                for path in write_outputs(report, output, stem, command):
+                    typer.echo(f"wrote {path}", err=True)
+            if fmt == "json":
+                typer.echo(json.dumps(report, indent=1))
+            elif fmt == "markdown":
+                typer.echo(render_markdown(report, command))
+            else:
+                typer.echo(render_table(report))

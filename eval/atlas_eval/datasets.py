@@ -1,0 +1,123 @@
+"""Evaluation datasets in BEIR's plain shapes.
+
+queries ``{id: text}``, qrels ``{id: {technique: 1}}``, plus the case study each
+query came from (for leave-one-case-study-out folds) and the out-of-scope ids
+(write-ups that should get no technique at all).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mapper.errors import InputError
+from mapper.kb import KnowledgeBase
+
+TASKS = ("steps", "summary", "narrative")
+
+
+@dataclass
+class Dataset:
+    name: str
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    groups: dict[str, str | None]  # query id -> case study id (None for external items)
+    out_of_scope: set[str] = field(default_factory=set)
+    unknown_labels: dict[str, list[str]] = field(default_factory=dict)  # query id -> labels the release lacks
+    mapped_labels: dict[str, str] = field(default_factory=dict)  # retired id -> replacement used
+
+    def subset(self, ids) -> "Dataset":
+        keep = [i for i in self.queries if i in set(ids)]
+        return Dataset(self.name, {i: self.queries[i] for i in keep}, {i: self.qrels[i] for i in keep if i in self.qrels},
+                       {i: self.groups[i] for i in keep}, self.out_of_scope & set(keep),
+                       {i: v for i, v in self.unknown_labels.items() if i in keep}, self.mapped_labels)
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "queries": len(self.queries),
+            "labelled": sum(1 for q in self.queries if self.qrels.get(q)),
+            "out_of_scope": len(self.out_of_scope),
+            "labels": sum(len(v) for v in self.qrels.values()),
+            "unknown_labels": sorted({l for v in self.unknown_labels.values() for l in v}),
+            "mapped_labels": self.mapped_labels,
+        }
+
+
+def _resolve_labels(kb: KnowledgeBase, qid: str, labels, ds_unknown, ds_mapped) -> dict[str, int]:
+    rel = {}
+    for label in labels:
+        label = str(label).strip()
+        tid = kb.resolve_id(label)
+        if tid is None:
+            ds_unknown.setdefault(qid, []).append(label)
+            continue
+        if tid != label:
+            ds_mapped[label] = tid
+        rel[tid] = 1
+    return rel
+
+
+def case_study_task(kb: KnowledgeBase, task: str) -> Dataset:
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose steps, summary, narrative or a labelled file")
+    queries, qrels, groups, unknown, mapped = {}, {}, {}, {}, {}
+    for study in kb.case_studies:
+        if task == "steps":
+            for n, step in enumerate(study.steps):
+                qid = f"{study.id}#{n + 1}"
+                queries[qid] = step.description
+                qrels[qid] = _resolve_labels(kb, qid, [step.technique], unknown, mapped)
+                groups[qid] = study.id
+        else:
+            qid = study.id
+            queries[qid] = study.summary if task == "summary" else study.narrative()
+            qrels[qid] = _resolve_labels(kb, qid, study.techniques, unknown, mapped)
+            groups[qid] = study.id
+    # a query whose every label is unknown cannot be scored for ranking; keep it reported
+    return Dataset(task, queries, qrels, groups, set(), unknown, mapped)
+
+
+def load_labelled_file(path: Path, kb: KnowledgeBase) -> Dataset:
+    """YAML (a list, or a mapping with 'incidents') or JSONL records of id, text, techniques[, scope]."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; give a YAML or JSONL file of labelled write-ups")
+    raw = path.read_text(encoding="utf-8-sig")
+    try:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            records = []
+            for n, line in enumerate(raw.splitlines(), 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        raise InputError(f"{path} line {n} is not valid JSON; fix or remove it") from None
+        else:
+            doc = yaml.safe_load(raw)
+            records = doc.get("incidents") if isinstance(doc, dict) else doc
+    except yaml.YAMLError:
+        raise InputError(f"{path} is not valid YAML; see the README for the labelled-file format") from None
+    if not isinstance(records, list):
+        raise InputError(f"{path}: expected a list of records (or a mapping with 'incidents')")
+    queries, qrels, groups, unknown, mapped, oos = {}, {}, {}, {}, {}, set()
+    for n, rec in enumerate(records, 1):
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+            raise InputError(f"{path}: record {n} needs a string 'text'")
+        qid = str(rec.get("id", f"item-{n}"))
+        if qid in queries:
+            raise InputError(f"{path}: duplicate id {qid!r} (record {n}); ids must be unique")
+        labels = rec.get("techniques") or []
+        if not isinstance(labels, list):
+            raise InputError(f"{path}: record {qid!r} 'techniques' must be a list of ATLAS IDs")
+        queries[qid] = rec["text"]
+        groups[qid] = None
+        if rec.get("scope") == "non-ai" or not labels:
+            oos.add(qid)
+            qrels[qid] = {}
+        else:
+            qrels[qid] = _resolve_labels(kb, qid, labels, unknown, mapped)
+    return Dataset(path.stem, queries, qrels, groups, oos, unknown, mapped)

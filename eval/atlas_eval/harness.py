@@ -1,0 +1,42 @@
+"""Glue between the command line and the runner: load data, build the shared context, evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mapper.encoders import CachedEncoder, get_encoder
+from mapper.errors import UsageError
+from mapper.files import cache_dir
+from mapper.index import TechniqueIndex
+from mapper.kb import load_kb
+
+from atlas_eval.datasets import TASKS, case_study_task, load_labelled_file
+from atlas_eval.methods import DEFAULT_METHODS, Context
+from atlas_eval.runner import PROTOCOLS, evaluate
+
+
+def build_context(atlas=None, release=None, model=None) -> Context:
+    kb = load_kb(atlas, release=release)
+    encoder = CachedEncoder(get_encoder(model))
+    index_dir = cache_dir() / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
+    index = TechniqueIndex.load_or_build(index_dir, kb, encoder)
+    return Context(kb, encoder, index)
+
+
+def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
+             model=None, progress=False, ctx: Context | None = None) -> dict:
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
+    ctx = ctx or build_context(atlas, release, model)
+    datasets = []
+    for task in tasks:
+        if task in TASKS:
+            datasets.append(case_study_task(ctx.kb, task))
+        else:
+            datasets.append(load_labelled_file(Path(task), ctx.kb))
+    train_ids = None
+    if protocol == "temporal":
+        if not train_release:
+            raise UsageError("--protocol temporal needs --train-release TAG (for example v5.0.0)")
+        train_ids = {c.id for c in load_kb(release=train_release).case_studies}
+    return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), train_ids, max_folds, progress)

@@ -1,0 +1,220 @@
+"""Mapping methods the harness can score, all with the same small interface.
+
+``fit(studies)`` learns from the training case studies only (and returns
+self); ``rank(queries)`` returns a BEIR run ``{id: {technique: score}}`` with
+scores in [0, 1]; ``threshold_`` is the operating point for set metrics, also
+chosen on training data only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mapper.kb import CaseStudy, KnowledgeBase
+from mapper.learn import TechniqueRanker, text_units
+from mapper.sparse import SparseText
+
+
+@dataclass
+class Context:
+    """What every method may share: nothing here is learned from case studies."""
+
+    kb: KnowledgeBase
+    encoder: object  # CachedEncoder
+    index: object  # TechniqueIndex
+
+
+def _run_from_matrix(ids: list[str], classes: list[str], scores: np.ndarray) -> dict:
+    return {qid: {t: float(s) for t, s in zip(classes, row)} for qid, row in zip(ids, scores)}
+
+
+def _tune_threshold(method, studies: list[CaseStudy], kb: KnowledgeBase, max_queries: int = 150) -> float:
+    """F1-best cut on training narratives (training data only)."""
+    if not studies:
+        return 0.5
+    queries = {s.id: s.narrative() for s in studies[:max_queries]}
+    run = method.rank(queries)
+    best, best_f1 = 0.5, -1.0
+    for cut in np.linspace(0.02, 0.98, 49):
+        tp = fp = fn = 0
+        for study in studies[:max_queries]:
+            gold = {kb.resolve_id(t) for t in study.techniques} - {None}
+            pred = {t for t, s in run[study.id].items() if s >= cut}
+            tp += len(gold & pred)
+            fp += len(pred - gold)
+            fn += len(gold - pred)
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best_f1:
+            best, best_f1 = float(cut), f1
+    return best
+
+
+class Popularity:
+    """Techniques ranked by how many training case studies use them; the same for every query."""
+
+    name = "popularity"
+    learns = True
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def fit(self, studies):
+        counts = {t: 0 for t in self.ctx.index.ids}
+        for study in studies:
+            for t in {self.ctx.kb.resolve_id(x) for x in study.techniques} - {None}:
+                counts[t] += 1
+        n = max(len(studies), 1)
+        # a tiny ID-order tie-break keeps the ranking deterministic
+        self.scores_ = {t: c / n for t, c in counts.items()}
+        self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
+        return self
+
+    def rank(self, queries):
+        return {qid: dict(self.scores_) for qid in queries}
+
+
+class TfidfRetrieval:
+    """Zero-shot: TF-IDF cosine between the whole query and each technique document."""
+
+    name = "tfidf"
+    learns = False
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def fit(self, studies):
+        self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
+        return self
+
+    def rank(self, queries):
+        ids = list(queries)
+        index = self.ctx.index
+        sims = (index.sparse.transform([queries[i] for i in ids]) @ index.sparse_matrix.T).toarray()
+        return _run_from_matrix(ids, index.ids, np.clip(sims, 0, 1))
+
+
+class DenseRetrieval:
+    """Zero-shot: best sentence-to-technique-document cosine with the default encoder."""
+
+    name = "dense"
+    learns = False
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def fit(self, studies):
+        self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
+        return self
+
+    def rank(self, queries):
+        index, out = self.ctx.index, {}
+        for qid, text in queries.items():
+            units = text_units(text)[0] or [text or "-"]
+            sims = self.ctx.encoder.encode(units) @ index.dense.T
+            out[qid] = {t: float(max(s, 0.0)) for t, s in zip(index.ids, sims.max(axis=0))}
+        return out
+
+
+class RcattStyle:
+    """rcATT-style: TF-IDF features, one linear SVM per technique, trained on the training folds."""
+
+    name = "rcatt"
+    learns = True
+
+    def __init__(self, ctx: Context, C: float = 1.0):
+        self.ctx = ctx
+        self.C = C
+
+    def fit(self, studies):
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.svm import LinearSVC
+
+        kb = self.ctx.kb
+        texts, labels = [], []
+        for study in studies:
+            gold = {kb.resolve_id(t) for t in study.techniques} - {None}
+            texts.append(study.narrative())
+            labels.append(gold)
+            for step in study.steps:
+                tid = kb.resolve_id(step.technique)
+                if tid:
+                    texts.append(step.description)
+                    labels.append({tid})
+        self.classes_ = sorted({t for ls in labels for t in ls})
+        col = {t: i for i, t in enumerate(self.classes_)}
+        Y = np.zeros((len(texts), len(self.classes_)), dtype=int)
+        for i, ls in enumerate(labels):
+            for t in ls:
+                Y[i, col[t]] = 1
+        self.vectorizer_ = SparseText().fit(texts)
+        X = self.vectorizer_.transform(texts)
+        self.model_ = OneVsRestClassifier(LinearSVC(C=self.C, random_state=0)).fit(X, Y)
+        self.threshold_ = 0.5  # the SVM's own decision boundary
+        return self
+
+    def rank(self, queries):
+        ids = list(queries)
+        margins = self.model_.decision_function(self.vectorizer_.transform([queries[i] for i in ids]))
+        margins = np.atleast_2d(margins)
+        proba = 1.0 / (1.0 + np.exp(-2.0 * margins))  # monotone squashing; 0 margin -> 0.5
+        out = {}
+        for qid, row in zip(ids, proba):
+            scores = {t: 0.0 for t in self.ctx.index.ids}
+            scores.update({t: float(s) for t, s in zip(self.classes_, row)})
+            out[qid] = scores
+        return out
+
+
+class Pipeline:
+    """The project's default pipeline (``mapper.learn.TechniqueRanker``), optionally reconfigured."""
+
+    name = "default"
+    learns = True
+
+    def __init__(self, ctx: Context, **params):
+        self.ctx = ctx
+        self.params = params
+
+    def fit(self, studies):
+        self.ranker_ = TechniqueRanker(**self.params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder)
+        self.threshold_ = self.ranker_.threshold_
+        return self
+
+    def rank(self, queries):
+        classes, out = self.ranker_.classes_, {}
+        for qid, text in queries.items():
+            units = text_units(text)[0] or [text or "-"]
+            proba, _ = self.ranker_.score(self.ctx.encoder.encode(units), units)
+            out[qid] = {t: float(p) for t, p in zip(classes, proba)}
+        return out
+
+
+BUILTIN = {
+    "popularity": Popularity,
+    "tfidf": TfidfRetrieval,
+    "rcatt": RcattStyle,
+    "dense": DenseRetrieval,
+    "default": Pipeline,
+}
+DEFAULT_METHODS = ("popularity", "tfidf", "rcatt", "dense", "default")
+
+
+def parse_method(spec: str):
+    """'default' or 'name:key=value,key=value' (e.g. 'default:parent_support=0.8')."""
+    from mapper.errors import UsageError
+
+    name, _, rest = spec.partition(":")
+    if name not in BUILTIN:
+        raise UsageError(f"unknown method {name!r}; choose from {', '.join(BUILTIN)} (optionally name:key=value,...)")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"method option {item!r} must look like key=value")
+        try:
+            params[key] = float(value) if "." in value or "e" in value else int(value)
+        except ValueError:
+            params[key] = tuple(value.split("+")) if "+" in value else value
+    return spec, BUILTIN[name], params
