@@ -243,14 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print("atlas-mapper: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
+    except Exception as exc:  # click usage errors (typer vendors its own click) and anything unexpected
+        exit_code = getattr(exc, "exit_code", None)
+        if callable(getattr(exc, "show", None)) and isinstance(exit_code, int):
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            if message.strip():  # empty when the help text itself was the answer
+                print(f"atlas-mapper: error: {message} (see 'atlas-mapper --help')", file=sys.stderr)
+            return exit_code
+        if type(exc).__name__ == "Exit" and isinstance(exit_code, int):
+            return exit_code
         if debug:
             raise
         print(f"atlas-mapper: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Per-technique evidence features for a piece of text.
 
 A query (one write-up) is a set of sentence units. Each unit is compared with
-every technique in three ways: dense cosine to the technique document, TF-IDF
-cosine to the technique document, and the best cosine to labelled procedure
-steps of training case studies (exemplars). Sentence-level scores are pooled
+every technique in four ways: dense cosine to the technique document, TF-IDF
+cosine to the technique document, the best cosine to labelled procedure steps
+of training case studies (exemplars), and the margin of a linear classifier
+trained on those steps (``mapper.head``). Sentence-level scores are pooled
 into one row of features per technique; a learned model (``mapper.rank``)
 turns those rows into calibrated probabilities. Everything here is matrix
 arithmetic: no Python loop runs over techniques x sentences.
@@ -17,11 +18,11 @@ import numpy as np
 
 from mapper.index import TechniqueIndex
 
-BASE_SCORERS = ("dense", "sparse", "knn")
+BASE_SCORERS = ("dense", "sparse", "knn", "head")
 FEATURE_NAMES = (
     *(f"{b}_{pool}" for b in BASE_SCORERS for pool in ("max", "top2", "z", "rank")),
-    "dense_doc", "knn_vote", "knn_vote_max", "prior", "has_exemplar",
-    "child_knn", "parent_knn", "child_dense", "parent_dense", "log_units",
+    "dense_doc", "knn_vote", "knn_vote_max", "head_vote", "head_vote_max", "head_top3_units", "prior", "has_exemplar",
+    "child_knn", "parent_knn", "child_dense", "parent_dense", "child_head", "parent_head", "log_units",
 )
 
 
@@ -43,6 +44,21 @@ def _top2_mean(scores: np.ndarray) -> np.ndarray:
 
 def _zscore(row: np.ndarray) -> np.ndarray:
     return (row - row.mean()) / (row.std() + 1e-6)
+
+
+def _unit_votes(scores: np.ndarray, temperature: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each unit spreads one vote over techniques (softmax of its scores): mean, max, and top-3 share.
+
+    A write-up that describes several techniques has different sentences voting for
+    each; max-pooling alone lets one strong sentence hide the others.
+    """
+    weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / temperature)
+    weights /= weights.sum(axis=1, keepdims=True)
+    k = min(3, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    in_top = np.zeros_like(scores)
+    np.put_along_axis(in_top, top, 1.0, axis=1)
+    return weights.mean(axis=0), weights.max(axis=0), in_top.mean(axis=0)
 
 
 def _reciprocal_rank(row: np.ndarray) -> np.ndarray:
@@ -105,13 +121,15 @@ def query_features(
     exemplars: Exemplars | None,
     prior: np.ndarray,
     exclude_group: int | None = None,
+    head_scores: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Feature matrix (n_techniques, n_features) and the per-unit score matrices used for evidence."""
     n_t = len(index.ids)
     dense = unit_vectors @ index.dense.T
     sparse = np.asarray((index.sparse.transform(unit_texts) @ index.sparse_matrix.T).todense(), dtype=np.float32)
     knn, vote = knn_scores(unit_vectors, exemplars, n_t, exclude_group)
-    per_unit = {"dense": dense, "sparse": sparse, "knn": knn}
+    head = head_scores if head_scores is not None else np.zeros_like(dense)
+    per_unit = {"dense": dense, "sparse": sparse, "knn": knn, "head": head}
 
     columns = []
     for name in BASE_SCORERS:
@@ -126,16 +144,23 @@ def query_features(
         has_exemplar[np.unique(labels)] = 1.0
     knn_best = knn.max(axis=0)
     dense_best = dense.max(axis=0)
+    head_best = head.max(axis=0)
+    head_vote, head_vote_max, head_top3 = _unit_votes(head)
     columns += [
         index.dense @ doc_vector,
         vote.mean(axis=0),
         vote.max(axis=0),
+        head_vote,
+        head_vote_max,
+        head_top3,
         prior,
         has_exemplar,
         hierarchy.child_max(knn_best),
         hierarchy.parent_values(knn_best),
         hierarchy.child_max(dense_best),
         hierarchy.parent_values(dense_best),
+        hierarchy.child_max(head_best),
+        hierarchy.parent_values(head_best),
         np.full(n_t, np.log1p(unit_vectors.shape[0]), dtype=np.float32),
     ]
     return np.column_stack(columns).astype(np.float32), per_unit

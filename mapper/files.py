@@ -73,3 +73,41 @@ def cache_dir() -> Path:
         return PROJECT_ROOT / "models"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "atlas-mapper"
+
+
+class build_lock:
+    """Serialise building one cache entry across processes; a no-op where the folder is read-only.
+
+    Writes are atomic anyway, so without the lock the worst case is duplicated work, never a torn file.
+    """
+
+    def __init__(self, directory: Path, timeout: float = 600.0):
+        self.path = Path(directory).with_suffix(".lock")
+        self.timeout = timeout
+        self._lock = None
+
+    def __enter__(self):
+        try:
+            from filelock import FileLock
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(self.path), timeout=self.timeout)
+            self._lock.acquire()
+        except (OSError, ImportError):
+            self._lock = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._lock is not None:
+            self._lock.release()
+        return False
+
+
+def code_fingerprint(*module_files: str) -> str:
+    """Hash of our own source files, so caches built by older code are never reused."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in module_files:
+        digest.update(name.encode())
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]

@@ -17,6 +17,7 @@ import numpy as np
 
 from mapper import __version__
 from mapper.errors import ModelError
+from mapper.files import build_lock, code_fingerprint
 from mapper.kb import KnowledgeBase, Technique
 from mapper.sparse import SparseText
 from mapper.store import artifact_key, load_artifact, save_artifact
@@ -56,6 +57,7 @@ def index_key(kb: KnowledgeBase, encoder_fingerprint: str, fields) -> str:
         "encoder": encoder_fingerprint,
         "fields": list(fields),
         "versions": library_versions(),
+        "code": code_fingerprint("index.py", "sparse.py", "kb/clean.py"),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -98,14 +100,15 @@ class TechniqueIndex:
     def load_or_build(cls, directory: Path, kb: KnowledgeBase, encoder, fields=DEFAULT_DOC_FIELDS) -> "TechniqueIndex":
         """Reuse the cached index when its key matches; rebuild (and say why) otherwise."""
         key = index_key(kb, encoder.fingerprint, fields)
-        if artifact_key(directory) == key:
+        with build_lock(directory):  # a second process waits, then reuses what the first built
+            if artifact_key(directory) == key:
+                try:
+                    return cls.load(directory)
+                except ModelError as exc:
+                    _warnings.warn(f"rebuilding the technique index: {exc}", stacklevel=2)
+            index = cls.build(kb, encoder, fields)
             try:
-                return cls.load(directory)
-            except ModelError as exc:
-                _warnings.warn(f"rebuilding the technique index: {exc}", stacklevel=2)
-        index = cls.build(kb, encoder, fields)
-        try:
-            index.save(directory)
-        except Exception as exc:  # a read-only cache still lets the user map
-            _warnings.warn(f"could not save the technique index ({exc}); it will be rebuilt next time", stacklevel=2)
-        return index
+                index.save(directory)
+            except Exception as exc:  # a read-only cache still lets the user map
+                _warnings.warn(f"could not save the technique index ({exc}); it will be rebuilt next time", stacklevel=2)
+            return index

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mapper.features import FEATURE_NAMES, Exemplars, Hierarchy, query_features
+from mapper.head import LinearHead
 from mapper.index import TechniqueIndex
 from mapper.kb import CaseStudy, KnowledgeBase
 from mapper.text import split_sentences
@@ -65,10 +66,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class TechniqueRanker:
     """Scores every technique of the index for a text; probabilities in [0, 1]."""
 
-    def __init__(self, C_grid=(0.1, 1.0, 10.0), inner_folds: int = 4, training_kinds=("steps", "summary", "narrative"),
-                 parent_support: float = 0.0, random_state: int = 0):
+    def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5,
+                 training_kinds=("steps", "summary", "narrative"), parent_support: float = 0.0,
+                 drop_features=(), threshold_rule: str = "coverage", coverage: float = 0.9, random_state: int = 0):
         self.C_grid = C_grid
+        self.threshold_rule = threshold_rule
+        self.coverage = coverage
+        self.drop_features = drop_features
         self.inner_folds = inner_folds
+        self.head_C = head_C
         self.training_kinds = training_kinds
         self.parent_support = parent_support
         self.random_state = random_state
@@ -93,6 +99,7 @@ class TechniqueRanker:
                     self.study_counts_[g, col[kb.resolve_id(t)]] = 1.0
         self.n_studies_ = len(studies)
         self.prior_ = self._prior(None)
+        self._fit_heads(kb, steps, encoder, col)
 
         queries = training_queries(studies, self.training_kinds)
         self.n_features_in_ = len(FEATURE_NAMES)
@@ -102,15 +109,53 @@ class TechniqueRanker:
         X, y, groups, kinds = self._design(queries, encoder, col, kb)
         if y.min() == y.max():
             return self._zero_shot()
+        # ablations: a dropped feature is standardised to a constant and gets no weight
+        keep = np.array([name not in self.drop_features for name in FEATURE_NAMES])
+        X = X * keep
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0) + 1e-6
         Xs = (X - self.mean_) / self.scale_
         self.C_ = self._choose_C(Xs, y, groups)
         model = self._logistic(self.C_).fit(Xs, y)
-        self.coef_ = model.coef_[0].astype(np.float64)
+        self.coef_ = model.coef_[0].astype(np.float64) * keep
         self.intercept_ = float(model.intercept_[0])
         self.threshold_ = self._choose_threshold(Xs, y, kinds, queries)
         return self
+
+    def _technique_examples(self, kb: KnowledgeBase, col):
+        """Technique names, documents and description sentences as labelled examples."""
+        texts, labels = [], []
+        for t, doc in zip(self.index_.ids, self.index_.documents):
+            tech = kb.techniques[t]
+            sentences = text_units(tech.description)[0]
+            for text in [tech.name, doc, *sentences]:
+                texts.append(text)
+                labels.append(col[t])
+        return texts, np.array(labels, dtype=np.int64)
+
+    def _fit_heads(self, kb, steps, encoder, col) -> None:
+        """The production head on all training steps, plus out-of-fold heads for the training rows."""
+        doc_texts, doc_labels = self._technique_examples(kb, col)
+        doc_vectors = encoder.encode(doc_texts)
+        step_texts = [s.description or "-" for _, s in steps]
+        n = len(self.classes_)
+
+        def fit(mask):
+            texts = [t for t, keep in zip(step_texts, mask) if keep] + doc_texts
+            vectors = np.vstack([self.exemplars_.vectors[mask], doc_vectors]) if mask.any() else doc_vectors
+            labels = np.r_[self.exemplars_.labels[mask], doc_labels]
+            return LinearHead(C=self.head_C).fit(vectors, texts, labels, n)
+
+        everything = np.ones(len(step_texts), dtype=bool)
+        self.head_ = fit(everything)
+        # Each training study is scored by a head that never saw it (grouped inner folds).
+        self._oof_heads = {}
+        groups = np.unique(self.exemplars_.groups)
+        if len(groups) >= 2:
+            k = min(self.inner_folds, len(groups))
+            for i, held in enumerate(np.array_split(groups, k)):
+                head = fit(~np.isin(self.exemplars_.groups, held))
+                self._oof_heads.update({int(g): head for g in held})
 
     def _zero_shot(self) -> "TechniqueRanker":
         """No labelled steps to learn from: a fixed blend of document similarities.
@@ -141,7 +186,9 @@ class TechniqueRanker:
         all_units = [u for q in queries for u in q.units]
         encoder.encode(all_units)  # one batched pass; the cache serves the rest
         for q in queries:
-            feats = self.features(encoder.encode(q.units), q.units, exclude_group=q.group)[0]
+            vectors = encoder.encode(q.units)
+            head = self._oof_heads.get(q.group, self.head_)
+            feats = self.features(vectors, q.units, exclude_group=q.group, head=head)[0]
             target = np.zeros(len(self.classes_), dtype=np.int8)
             for t in q.gold:
                 if kb.resolve_id(t):
@@ -177,12 +224,23 @@ class TechniqueRanker:
         return float(grid[int(np.argmin(losses))])
 
     def _choose_threshold(self, Xs, y, kinds, queries) -> float:
-        """The probability cut that maximises F1 on the training narratives."""
-        mask = kinds == "narrative"
+        """The operating threshold, from training write-ups (narratives and summaries) only.
+
+        ``coverage`` (default): the highest cut at which at least ``coverage`` of the training
+        write-ups still get one correct technique above it; everything weaker is left out,
+        which is what lets out-of-scope write-ups come back empty. Summaries count because
+        real write-ups are often that short. ``f1``: the cut with the best micro-F1 on them.
+        """
+        mask = np.isin(kinds, ("narrative", "summary"))
         if not mask.any() or y[mask].sum() == 0:
             return 0.5
-        p = _sigmoid(Xs[mask] @ self.coef_ + self.intercept_)
-        truth = y[mask].astype(bool)
+        n_t = len(self.classes_)
+        p = _sigmoid(Xs[mask] @ self.coef_ + self.intercept_).reshape(-1, n_t)
+        truth = y[mask].astype(bool).reshape(-1, n_t)
+        if self.threshold_rule == "coverage":
+            best_correct = np.where(truth, p, 0.0).max(axis=1)[truth.any(axis=1)]
+            cut = float(np.quantile(best_correct, 1.0 - self.coverage, method="lower"))
+            return float(np.floor(cut * 100) / 100)
         best, best_f1 = 0.5, -1.0
         for cut in np.linspace(0.05, 0.95, 91):
             pred = p >= cut
@@ -193,9 +251,12 @@ class TechniqueRanker:
         return round(best, 2)
 
     # -- scoring -------------------------------------------------------------
-    def features(self, unit_vectors, unit_texts, exclude_group: int | None = None):
+    def features(self, unit_vectors, unit_texts, exclude_group: int | None = None, head: LinearHead | None = None):
         prior = self._prior(exclude_group)
-        return query_features(unit_vectors, unit_texts, self.index_, self.hierarchy_, self.exemplars_, prior, exclude_group)
+        head = head or getattr(self, "head_", None)
+        head_scores = head.decision(unit_vectors, unit_texts) if head is not None else None
+        return query_features(unit_vectors, unit_texts, self.index_, self.hierarchy_, self.exemplars_, prior,
+                              exclude_group, head_scores)
 
     def score(self, unit_vectors: np.ndarray, unit_texts: list[str]):
         """(probability per class, per-unit score matrices)."""
@@ -215,7 +276,8 @@ class TechniqueRanker:
         return out
 
     # -- plain-data state ------------------------------------------------------
-    PARAMS = ("C_grid", "inner_folds", "training_kinds", "parent_support", "random_state")
+    PARAMS = ("C_grid", "inner_folds", "head_C", "training_kinds", "parent_support", "drop_features",
+              "threshold_rule", "coverage", "random_state")
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {
@@ -225,9 +287,14 @@ class TechniqueRanker:
             "feature_names": list(FEATURE_NAMES),
             "parents": {t: self.classes_[p] for t, p in zip(self.classes_, self.hierarchy_.parent_col) if p >= 0},
         }
+        if getattr(self, "head_", None) is not None:
+            meta["head"], head_arrays = self.head_.state("head_")
+        else:
+            head_arrays = {}
         arrays = {
             "coef": self.coef_, "mean": self.mean_, "scale": self.scale_, "study_counts": self.study_counts_,
             "ex_vectors": self.exemplars_.vectors, "ex_labels": self.exemplars_.labels, "ex_groups": self.exemplars_.groups,
+            **head_arrays,
         }
         return meta, arrays
 
@@ -236,6 +303,7 @@ class TechniqueRanker:
         params = dict(meta["params"])
         params["C_grid"] = tuple(params["C_grid"])
         params["training_kinds"] = tuple(params["training_kinds"])
+        params["drop_features"] = tuple(params.get("drop_features", ()))
         obj = cls(**params)
         if list(meta["feature_names"]) != list(FEATURE_NAMES):
             raise ValueError("model was trained with different features; retrain it")
@@ -249,5 +317,6 @@ class TechniqueRanker:
         obj.study_counts_ = arrays["study_counts"]
         obj.exemplars_ = Exemplars(arrays["ex_vectors"], arrays["ex_labels"], arrays["ex_groups"])
         obj.hierarchy_ = Hierarchy(obj.classes_, meta["parents"])
+        obj.head_ = LinearHead.from_state(meta["head"], arrays, "head_") if "head" in meta else None
         obj.prior_ = obj._prior(None)
         return obj

@@ -30,28 +30,30 @@ def _release(result: MappingResult) -> str:
 
 
 def render_table(result: MappingResult, width: int | None = None) -> str:
+    """One row per technique, its best evidence sentence on the line beneath."""
     width = width or shutil.get_terminal_size((120, 24)).columns
     if not result.techniques:
         return f"{NO_TECHNIQUE} (threshold {result.threshold:.2f}; {_release(result)})\n"
     rows = []
     for rank, hit in enumerate(result.techniques, 1):
         tactic = ", ".join(t.name for t in hit.tactics) or "-"
-        evidence = hit.evidence[0].text if hit.evidence else ""
-        rows.append([str(rank), hit.id, hit.name, tactic, f"{hit.score:.2f}", evidence])
-    headers = ["#", "ID", "Technique", "Tactic", "Score", "Evidence"]
-    fixed = [max(len(r[i]) for r in rows + [headers]) for i in range(5)]
-    fixed[2] = min(fixed[2], 40)
-    fixed[3] = min(fixed[3], 28)
-    evidence_width = max(width - sum(fixed) - 2 * 5, 20)
-    lines = []
+        rows.append([str(rank), hit.id, hit.name, tactic, f"{hit.score:.2f}"])
+    headers = ["#", "ID", "Technique", "Tactic", "Score"]
+    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(5)]
+    widths[2] = min(widths[2], 44)
+    widths[3] = min(widths[3], max(width - sum(widths[:3]) - widths[4] - 8, 12))
 
     def fmt(cells):
-        cut = [_shorten(c, w) for c, w in zip(cells[:5], fixed)] + [_shorten(cells[5], evidence_width)]
-        return "  ".join(c.ljust(w) if i != 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cut, fixed + [0]))).rstrip()
+        cut = [_shorten(c, w) for c, w in zip(cells, widths)]
+        return "  ".join(c.rjust(w) if i in (0, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(cut, widths))).rstrip()
 
-    lines.append(fmt(headers))
-    lines.append("  ".join("-" * w for w in fixed + [min(evidence_width, 40)]))
-    lines += [fmt(r) for r in rows]
+    indent = " " * (widths[0] + 2)
+    lines = [fmt(headers), "  ".join("-" * w for w in widths)]
+    for row, hit in zip(rows, result.techniques):
+        lines.append(fmt(row))
+        if hit.evidence:
+            lines.append(indent + _shorten(f'"{hit.evidence[0].text}"', max(width - len(indent), 20)))
+    lines.append("")
     lines.append(f"{_release(result)}; threshold {result.threshold:.2f}; scores are probabilities")
     return "\n".join(lines) + "\n"
 

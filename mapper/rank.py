@@ -18,7 +18,7 @@ import numpy as np
 
 from mapper.encoders import CachedEncoder, get_encoder
 from mapper.errors import InputError, ModelError, UsageError
-from mapper.files import atomic_write_text, cache_dir
+from mapper.files import atomic_write_text, build_lock, cache_dir, code_fingerprint
 from mapper.index import DEFAULT_DOC_FIELDS, TechniqueIndex
 from mapper.kb import KnowledgeBase, load_kb
 from mapper.learn import TechniqueRanker, text_units
@@ -87,7 +87,8 @@ class MappingResult:
 
 def _model_key(index: TechniqueIndex, kb: KnowledgeBase, params: dict) -> str:
     studies = [c.id for c in kb.case_studies]
-    payload = {"index": index.key, "params": params, "studies": studies}
+    code = code_fingerprint("learn.py", "features.py", "head.py", "text.py")
+    payload = {"index": index.key, "params": params, "studies": studies, "code": code}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -120,22 +121,23 @@ class Mapper:
         params = {p: getattr(TechniqueRanker(**(ranker_params or {})), p) for p in TechniqueRanker.PARAMS}
         key = _model_key(index, kb, params)
         model_dir = Path(root) / "ranker" / key[:16]
-        if not retrain and artifact_key(model_dir) == key:
+        with build_lock(model_dir):  # concurrent first runs train once
+            if not retrain and artifact_key(model_dir) == key:
+                try:
+                    arrays, meta = load_artifact(model_dir)
+                    ranker = TechniqueRanker.from_state(meta["ranker"], arrays, index)
+                    return cls(kb, encoder, index, ranker, meta["card"])
+                except (ModelError, ValueError, KeyError) as exc:
+                    _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
+            ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder)
+            card = cls._card(kb, encoder, index, ranker, params)
+            state_meta, arrays = ranker.state()
             try:
-                arrays, meta = load_artifact(model_dir)
-                ranker = TechniqueRanker.from_state(meta["ranker"], arrays, index)
-                return cls(kb, encoder, index, ranker, meta["card"])
-            except (ModelError, ValueError, KeyError) as exc:
-                _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
-        ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder)
-        card = cls._card(kb, encoder, index, ranker, params)
-        state_meta, arrays = ranker.state()
-        try:
-            save_artifact(model_dir, arrays, {"key": key, "ranker": state_meta, "card": card})
-            atomic_write_text(model_dir / "MODEL_CARD.md", _card_markdown(card))
-        except Exception as exc:
-            _warnings.warn(f"could not save the trained ranker ({exc}); it will be retrained next time", stacklevel=2)
-        return cls(kb, encoder, index, ranker, card)
+                save_artifact(model_dir, arrays, {"key": key, "ranker": state_meta, "card": card})
+                atomic_write_text(model_dir / "MODEL_CARD.md", _card_markdown(card))
+            except Exception as exc:
+                _warnings.warn(f"could not save the trained ranker ({exc}); it will be retrained next time", stacklevel=2)
+            return cls(kb, encoder, index, ranker, card)
 
     @staticmethod
     def _card(kb, encoder, index, ranker, params) -> dict:

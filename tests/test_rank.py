@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from conftest import LATEST, needs_shared
 
 def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
     ranker = TechniqueRanker(C_grid=(0.5,))
-    assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 4, "training_kinds": ("steps", "summary", "narrative"),
-                            "parent_support": 0.0, "random_state": 0}
+    assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 3, "head_C": 0.5,
+                            "training_kinds": ("steps", "summary", "narrative"), "parent_support": 0.0,
+                            "drop_features": (), "threshold_rule": "coverage", "coverage": 0.9, "random_state": 0}
     fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
     assert fitted is ranker
     assert ranker.classes_ == mini_mapper.index.ids
@@ -94,20 +96,18 @@ def test_ranking_properties(mini_mapper, text, top_k):
             assert text[ev["start"]:ev["end"]] == ev["text"]
 
 
-TAY = (
-    "Microsoft put a chatbot on Twitter that kept learning from the conversations people had with it. "
-    "Within hours, organised trolls flooded it with racist and offensive messages. "
-    "The bot took those exchanges in as new training material and began posting the same hateful language itself. "
-    "Microsoft shut it down the next day."
-)
+EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "examples" / "tay-chatbot.md"
 
 
 @pytest.mark.integration
 @pytest.mark.encoder
 @needs_shared()
 def test_tay_poisoning_ranks_poison_training_data_in_top_5(real_mapper):
-    result = real_mapper.map(TAY, top_k=5, threshold=0.0)
+    # The shipped example: the Tay incident told in our own words.
+    result = real_mapper.map(EXAMPLE.read_text(encoding="utf-8"), top_k=5, threshold=0.0)
     assert "AML.T0020" in [t.id for t in result.techniques]
+    # and at the default threshold the analyst sees it too
+    assert "AML.T0020" in [t.id for t in real_mapper.map(EXAMPLE.read_text(encoding="utf-8")).techniques]
     assert result.atlas["release"] == "v5.6.1" and result.atlas["version"] == "5.6.0"
 
 
@@ -119,4 +119,4 @@ def test_non_ai_incident_is_not_recognised_by_default(real_mapper):
         "A ransomware gang phished an accountant, stole domain admin credentials and encrypted the file servers. "
         "They demanded two million dollars in bitcoin."
     )
-    assert len(result.techniques) <= 2
+    assert result.techniques == []

@@ -39,7 +39,8 @@ def register(app) -> None:
 
         for name, report in reports.items():
             if output is not None:
-                stem = f"{name}-{protocol}" + (f"-{train_release}" if train_release else "")
+                external = name not in ("steps", "summary", "narrative")
+                stem = f"{name}-external" if external else f"{name}-{protocol}" + (f"-{train_release}" if train_release else "")
                 for path in write_outputs(report, output, stem, command):
                     typer.echo(f"wrote {path}", err=True)
             if fmt == "json":

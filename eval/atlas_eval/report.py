@@ -38,7 +38,8 @@ def _best(rows, j, col):
 
 def _title(report: dict) -> str:
     d = report["dataset"]
-    return (f"task {d['name']} ({d['queries']} queries), protocol {report['protocol']} ({report['folds']} folds), "
+    evaluated = max((m["queries"] for m in report["methods"].values()), default=0)
+    return (f"task {d['name']} ({evaluated} of {d['queries']} queries), protocol {report['protocol']} ({report['folds']} folds), "
             f"ATLAS {report['atlas']['release']}, encoder {report['encoder']}")
 
 

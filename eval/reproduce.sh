@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates every committed file in eval/results. About 40 minutes on 2 CPU cores.
+#   bash eval/reproduce.sh            (run from the repository root, after `make setup`)
+set -euo pipefail
+ATLAS=${ATLAS:-../shared/atlas/releases/v5.6.1/ATLAS.yaml}
+BIN=${BIN:-.venv/bin}
+OUT=eval/results
+$BIN/atlas-mapper eval --atlas "$ATLAS" --task steps --task summary --task narrative --protocol loco -o $OUT > /dev/null
+$BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --task steps --task summary --protocol temporal --train-release v5.0.0 -o $OUT > /dev/null
+$BIN/atlas-mapper eval --atlas "$ATLAS" --task data/eval/non_ai_incidents.yaml --task data/eval/ai_incidents.yaml -o $OUT > /dev/null
+$BIN/python -m atlas_eval.summary $OUT

@@ -1,0 +1,75 @@
+import json
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from mapper.batch import run_batch
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_one_line_per_input_in_order_with_errors(mini_mapper, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([
+        json.dumps({"id": "a", "text": "poison the training data"}),
+        "{not json",
+        json.dumps({"id": "b"}),
+        json.dumps({"id": "a", "text": "duplicate id"}),
+        "",
+        json.dumps(["a list"]),
+        json.dumps({"id": 7, "text": "flood the service"}),
+    ]) + "\n")
+    out = tmp_path / "out.jsonl"
+    stats = run_batch(mini_mapper, src, out)
+    rows = _lines(out)
+    assert [r["line"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert stats == {"written": 7, "errors": 5, "skipped": 0}
+    assert "techniques" in rows[0] and rows[0]["id"] == "a"
+    assert "not valid JSON" in rows[1]["error"]
+    assert "missing 'text'" in rows[2]["error"]
+    assert "duplicate id" in rows[3]["error"]
+    assert rows[4]["error"] == "empty line"
+    assert rows[6]["id"] == "7" and "techniques" in rows[6]
+
+
+def test_folder_of_text_files(mini_mapper, tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "b.md").write_text("flood the service")
+    (folder / "a.txt").write_text("poison the data")
+    (folder / "c.txt").write_bytes(b"\xff\xfe bad bytes")
+    (folder / "ignored.pdf").write_bytes(b"%PDF")
+    out = tmp_path / "out.jsonl"
+    run_batch(mini_mapper, folder, out)
+    rows = _lines(out)
+    assert [r["id"] for r in rows] == ["a.txt", "b.md", "c.txt"]
+    assert "not UTF-8" in rows[2]["error"]
+
+
+def test_resume_neither_duplicates_nor_loses(mini_mapper, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"prompt injection number {i}"}) + "\n" for i in range(6)))
+    full = tmp_path / "full.jsonl"
+    run_batch(mini_mapper, src, full)
+    # simulate a crash after three complete lines and half of the fourth
+    lines = full.read_text().splitlines(keepends=True)
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("".join(lines[:3]) + lines[3][:20])
+    stats = run_batch(mini_mapper, src, partial, resume=True)
+    assert stats["skipped"] == 3 and stats["written"] == 3
+    assert partial.read_text() == full.read_text()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.text(max_size=80), st.none()), max_size=12))
+def test_batch_property_one_output_per_input(mini_mapper, tmp_path_factory, texts):
+    folder = tmp_path_factory.mktemp("prop")
+    src = folder / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = folder / "out.jsonl"
+    run_batch(mini_mapper, src, out)
+    rows = _lines(out)
+    assert [r["line"] for r in rows] == list(range(1, len(texts) + 1))
+    for row, text in zip(rows, texts):
+        assert ("error" in row) == (text is None)

@@ -1,0 +1,131 @@
+"""The command line: thin commands, one-line errors, exit codes, no torch for light commands."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mapper.cli import main
+
+from conftest import FIXTURE_ATLAS, LATEST, needs_shared
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_and_light_commands_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from mapper.cli import main\n"
+        f"main(['data', 'info', '--atlas', r'{FIXTURE_ATLAS}'])\n"
+        f"main(['techniques', 'search', 'poison', '--atlas', r'{FIXTURE_ATLAS}'])\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules or 'sentence_transformers' in sys.modules else 'LIGHT')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "LIGHT"
+
+
+def test_data_info(capsys):
+    code, out, _ = run(capsys, "data", "info", "--atlas", str(FIXTURE_ATLAS))
+    info = json.loads(out)
+    assert code == 0 and info["counts"]["techniques"] == 5 and info["origin"] == "argument"
+
+
+def test_missing_atlas_file_is_one_line_and_exit_4(capsys, tmp_path):
+    code, out, err = run(capsys, "data", "info", "--atlas", str(tmp_path / "none.yaml"))
+    assert code == 4 and out == ""
+    assert err.count("\n") == 1 and err.startswith("atlas-mapper: error: ATLAS file not found")
+
+
+def test_not_atlas_yaml(capsys, tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text("hello: world\n")
+    code, _, err = run(capsys, "techniques", "show", "AML.T0020", "--atlas", str(bad))
+    assert code == 4 and "not an ATLAS data file" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception):
+        main(["--debug", "data", "info", "--atlas", str(tmp_path / "none.yaml")])
+
+
+def test_techniques_show_and_search(capsys):
+    code, out, _ = run(capsys, "techniques", "show", "AML.T0051", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 0 and "LLM Prompt Injection" in out and "AML.T0051.000 Direct" in out
+    code, _, err = run(capsys, "techniques", "show", "AML.T9999", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 2 and "not a technique" in err
+    code, out, _ = run(capsys, "techniques", "search", "poison training", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 0 and out.splitlines()[0].startswith("AML.T0020")
+
+
+def test_bad_option_value_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "map", "--text", "x", "--top-k", "0", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 2 and "top-k" in err
+
+
+def test_unknown_format(capsys):
+    code, _, err = run(capsys, "map", "--text", "x", "--format", "pdf", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 2 and "unknown --format" in err
+
+
+def test_no_input_given(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    code, _, err = run(capsys, "map", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 3 and "no write-up given" in err
+
+
+def test_non_utf8_file(capsys, tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9 attack".encode("latin-1"))
+    code, _, err = run(capsys, "map", str(bad), "--atlas", str(FIXTURE_ATLAS))
+    assert code == 3 and "not UTF-8" in err and "iconv" in err
+
+
+def test_too_long_input(capsys, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 100)
+    code, _, err = run(capsys, "map", str(big), "--max-chars", "50", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 3 and "--max-chars" in err
+
+
+@pytest.mark.encoder
+def test_map_formats_and_output_file(capsys, tmp_path):
+    text = "The attacker typed a prompt telling the assistant to ignore its instructions."
+    common = ["--text", text, "--atlas", str(FIXTURE_ATLAS), "--threshold", "0"]
+    code, out, _ = run(capsys, "map", *common, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["recognised"] and data["techniques"][0]["evidence"][0]["start"] == 0
+    for fmt, marker in (("table", "Technique"), ("yaml", "techniques:"), ("markdown", "| # | ID |")):
+        code, out, _ = run(capsys, "map", *common, "--format", fmt)
+        assert code == 0 and marker in out
+    layer_path = tmp_path / "layer.json"
+    code, _, _ = run(capsys, "map", *common, "--format", "navigator", "--output", str(layer_path))
+    layer = json.loads(layer_path.read_text())
+    assert code == 0 and layer["domain"] == "atlas-atlas" and layer["versions"]["layer"] == "4.3"
+    assert all({"techniqueID", "score", "comment"} <= set(t) for t in layer["techniques"])
+    code, _, err = run(capsys, "map", *common, "--output", str(layer_path))
+    assert code == 6 and "--force" in err  # never overwritten silently
+    code, _, _ = run(capsys, "map", *common, "--output", str(layer_path), "--force")
+    assert code == 0
+
+
+@pytest.mark.encoder
+def test_nothing_above_threshold_says_so(capsys):
+    code, out, _ = run(capsys, "map", "--text", "Quarterly revenue grew.", "--atlas", str(FIXTURE_ATLAS), "--threshold", "1")
+    assert code == 0 and "no ATLAS technique recognised" in out
+
+
+@pytest.mark.integration
+@needs_shared()
+def test_data_diff_cli(capsys):
+    old = str(LATEST.parent.parent / "v4.4.0" / "ATLAS.yaml")
+    new = str(LATEST.parent.parent / "v4.5.0" / "ATLAS.yaml")
+    code, out, _ = run(capsys, "data", "diff", old, new)
+    assert code == 0 and "AML.T0045 ML Intellectual Property Theft (replaced by AML.T0048.004)" in out
+    code, out, _ = run(capsys, "data", "diff", old, new, "--format", "json")
+    assert "AML.T0048.004" in [r["id"] for r in json.loads(out)["added"]]
