@@ -173,6 +173,13 @@ class CachedEncoder:
     def fingerprint(self) -> str:
         return self.encoder.fingerprint
 
+    def prime(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Seed the cache with vectors computed earlier (the technique index), so results never
+        depend on whether the index was just built or loaded from disk: the last float bits of an
+        embedding depend on what it was batched with."""
+        for text, row in zip(texts, vectors):
+            self._cache.setdefault(text, row)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:

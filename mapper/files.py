@@ -40,6 +40,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             "(--output, or ATLAS_MAPPER_CACHE for caches)"
         ) from None
     try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

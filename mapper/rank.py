@@ -87,7 +87,7 @@ class MappingResult:
 
 def _model_key(index: TechniqueIndex, kb: KnowledgeBase, params: dict) -> str:
     studies = [c.id for c in kb.case_studies]
-    code = code_fingerprint("learn.py", "features.py", "head.py", "text.py")
+    code = code_fingerprint("learn.py", "features.py", "head.py", "text.py", "encoders.py", "rank.py")
     payload = {"index": index.key, "params": params, "studies": studies, "code": code}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -114,6 +114,7 @@ class Mapper:
         root = Path(cache) if cache else cache_dir()
         index_dir = root / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
         index = TechniqueIndex.load_or_build(index_dir, kb, encoder, doc_fields)
+        encoder.prime(index.documents, index.dense)
         return cls.from_parts(kb, encoder, index, root, ranker_params, retrain)
 
     @classmethod

@@ -49,6 +49,8 @@ def test_set_metrics_micro_and_macro():
     assert m["P-micro"] == pytest.approx(2 / 3) and m["R-micro"] == pytest.approx(2 / 3)
     # macro over a,b,c,d: F1 = (1 + 0 + 1 + 0) / 4
     assert m["F1-macro"] == pytest.approx(0.5)
+    assert m["covered"] == 1.0  # both queries have one correct prediction
+    assert set_metrics(qrels, {"q1": {"b"}, "q2": set()})["covered"] == 0.5
 
 
 def test_parent_level_keeps_best_family_score():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mapper.data import release_for_tag
 from mapper.encoders import CachedEncoder, get_encoder
 from mapper.errors import UsageError
 from mapper.files import cache_dir
@@ -20,7 +21,21 @@ def build_context(atlas=None, release=None, model=None) -> Context:
     encoder = CachedEncoder(get_encoder(model))
     index_dir = cache_dir() / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
     index = TechniqueIndex.load_or_build(index_dir, kb, encoder)
+    encoder.prime(index.documents, index.dense)
     return Context(kb, encoder, index)
+
+
+def _older_release(ref: str, ctx: Context):
+    """A path, or a tag looked up beside the evaluated file (releases/<tag>/ATLAS.yaml), the cache, or a download."""
+    path = Path(ref)
+    if path.exists():
+        return load_kb(path)
+    tag = release_for_tag(ref).tag
+    if ctx.kb.source is not None:
+        sibling = ctx.kb.source.path.parent.parent / tag / "ATLAS.yaml"
+        if sibling.is_file():
+            return load_kb(sibling)
+    return load_kb(release=tag)
 
 
 def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
@@ -38,5 +53,5 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
     if protocol == "temporal":
         if not train_release:
             raise UsageError("--protocol temporal needs --train-release TAG (for example v5.0.0)")
-        train_ids = {c.id for c in load_kb(release=train_release).case_studies}
+        train_ids = {c.id for c in _older_release(train_release, ctx).case_studies}
     return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), train_ids, max_folds, progress)

@@ -70,7 +70,8 @@ def set_metrics(qrels: dict, predicted: dict) -> dict:
     pred = [predicted.get(q, set()) for q in ids]
     mlb = MultiLabelBinarizer().fit(gold + pred)
     Y, P_ = mlb.transform(gold), mlb.transform(pred)
-    out = {}
+    # share of write-ups that get at least one correct technique above the threshold
+    out = {"covered": float(np.mean([bool(g & p) for g, p in zip(gold, pred)]))}
     for avg in ("micro", "macro"):
         # macro averages over techniques that occur in gold or predictions
         p, r, f, _ = precision_recall_fscore_support(Y, P_, average=avg, zero_division=0)
@@ -86,7 +87,8 @@ def abstention(out_of_scope: set, predicted: dict) -> dict:
 
 
 def per_tactic(qrels: dict, run: dict, predicted: dict, tactics_of: dict, tactic_names: dict) -> dict:
-    """For each tactic: gold labels, share of them ranked in the top 10, and set P/R/F1 at the threshold."""
+    """For each tactic (in matrix order): gold labels, share ranked in the top 10, set P/R/F1 at the threshold."""
+    order = {t: i for i, t in enumerate(tactic_names)}
     stats = defaultdict(lambda: {"gold": 0, "top10": 0, "tp": 0, "fp": 0, "fn": 0})
     for q, rel in qrels.items():
         if not rel:
@@ -104,7 +106,7 @@ def per_tactic(qrels: dict, run: dict, predicted: dict, tactics_of: dict, tactic
             for ta in tactics_of.get(t, ()):
                 stats[ta]["fp"] += 1
     out = {}
-    for ta, s in stats.items():
+    for ta, s in sorted(stats.items(), key=lambda kv: order.get(kv[0], len(order))):
         p = s["tp"] / (s["tp"] + s["fp"]) if s["tp"] + s["fp"] else 0.0
         r = s["tp"] / (s["tp"] + s["fn"]) if s["tp"] + s["fn"] else 0.0
         out[ta] = {
@@ -112,7 +114,7 @@ def per_tactic(qrels: dict, run: dict, predicted: dict, tactics_of: dict, tactic
             "R@10": s["top10"] / s["gold"] if s["gold"] else 0.0,
             "P": p, "R": r, "F1": 2 * p * r / (p + r) if p + r else 0.0,
         }
-    return dict(sorted(out.items()))
+    return out
 
 
 def item_report(qid: str, rel: dict, scores: dict, predicted: set, threshold: float) -> dict:

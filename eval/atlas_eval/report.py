@@ -9,7 +9,7 @@ from mapper.files import atomic_write_bytes, atomic_write_text
 
 TABLE_COLUMNS = {
     "steps": ["Success@1", "Success@5", "Success@10", "RR", "MAP", "F1-micro"],
-    "default": ["MAP", "nDCG@10", "R@5", "R@10", "P@5", "Success@1", "F1-micro", "F1-macro"],
+    "default": ["MAP", "nDCG@10", "R@5", "R@10", "P@5", "Success@1", "F1-micro", "F1-macro", "covered"],
 }
 LOWER_IS_BETTER = {"s/query"}
 
@@ -77,7 +77,8 @@ def render_markdown(report: dict, command: str | None = None) -> str:
             text = "-" if v is None else (f"{v:.4f}" if c == "s/query" else f"{v:.3f}")
             cells.append(f"**{text}**" if v is not None and v == best[j] and len(rows) > 1 else text)
         lines.append(f"| {r[0]} | " + " | ".join(cells) + " |")
-    lines += ["", "Bold: best in column. s/query: wall seconds per query for ranking (fitting excluded).", ""]
+    lines += ["", "Bold: best in column. covered: share of write-ups with at least one correct technique above the "
+              "method's threshold. s/query: wall seconds per query for ranking (fitting excluded).", ""]
     lines += ["## Parent level (a sub-technique counted as its parent)", "",
               "| method | MAP | R@10 | Success@1 | F1-micro |", "|---|---|---|---|---|"]
     for name, m in report["methods"].items():

@@ -113,7 +113,7 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
 def _report(ctx: Context, dataset: Dataset, runs: dict, protocol: str, n_folds: int, skipped: dict) -> dict:
     kb = ctx.kb
     tactics_of = {t.id: t.tactics for t in kb.techniques.values()}
-    tactic_names = {t.id: t.name for t in kb.tactics}
+    tactic_names = {t.id: t.name for t in kb.tactics}  # matrix order
     methods = {}
     for spec, mr in runs.items():
         if not mr.run:

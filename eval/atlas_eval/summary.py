@@ -13,7 +13,7 @@ from mapper.files import atomic_write_text
 
 HEADLINE = [
     ("steps-loco", "steps", "loco", ["Success@1", "Success@5", "Success@10", "RR"]),
-    ("narrative-loco", "narrative", "loco", ["MAP", "R@10", "nDCG@10", "F1-micro"]),
+    ("narrative-loco", "narrative", "loco", ["MAP", "R@10", "nDCG@10", "F1-micro", "covered"]),
     ("summary-loco", "summary", "loco", ["MAP", "R@10", "nDCG@10", "F1-micro"]),
     ("narrative-temporal-v5.0.0", "narrative", "temporal (train: v5.0.0 case studies)", ["MAP", "R@10", "nDCG@10", "F1-micro"]),
     ("non_ai_incidents-external", "non-AI write-ups (ours)", "trained on all case studies", ["abstention"]),
