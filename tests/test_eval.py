@@ -177,3 +177,14 @@ def _without_time(reports):
         out[name] = {k: {kk: vv for kk, vv in v.items() if kk not in ("seconds_per_query", "fit_seconds_per_fold")}
                      for k, v in report["methods"].items()}
     return out
+
+
+def test_saved_model_can_be_scored_on_a_labelled_file(ctx, mini_mapper, tmp_path):
+    import yaml
+
+    saved = next(p for p in (tmp_path / "models" / "ranker").iterdir() if p.is_dir())
+    items = tmp_path / "items.yaml"
+    items.write_text(yaml.safe_dump([{"id": "x", "text": "poison the training data", "techniques": ["AML.T0020"]}]))
+    report = run_eval([str(items)], "loco", methods=[f"default:model_dir={saved}"], ctx=ctx)["items"]
+    (method,) = report["methods"].values()
+    assert method["queries"] == 1 and 0.0 <= method["metrics"]["MAP"] <= 1.0

@@ -9,6 +9,7 @@ chosen on training data only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -178,7 +179,16 @@ class Pipeline:
         self.params = params
 
     def fit(self, studies):
-        self.ranker_ = TechniqueRanker(**self.params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder)
+        params = dict(self.params)
+        saved = params.pop("model_dir", None)
+        if saved is not None:
+            # A model saved by `atlas-mapper train` (models/ranker/<key>): used as it is, nothing is fitted.
+            from mapper.store import load_artifact
+
+            arrays, meta = load_artifact(Path(saved))
+            self.ranker_ = TechniqueRanker.from_state(meta["ranker"], arrays, self.ctx.index)
+        else:
+            self.ranker_ = TechniqueRanker(**params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder)
         self.threshold_ = self.ranker_.threshold_
         return self
 
