@@ -96,20 +96,22 @@ def cached_path(tag: str) -> Path:
     return cache_dir() / "atlas" / tag / "ATLAS.yaml"
 
 
+def _atlas_file(path: str | Path) -> Path:
+    """A path as given; a folder means the ATLAS.yaml inside it."""
+    given = Path(path).expanduser()
+    return given / "ATLAS.yaml" if given.is_dir() else given
+
+
 def locate(path: str | Path | None = None, release: str | None = None, download: bool = True) -> AtlasSource:
     """Find ATLAS data in the documented order; download the pinned release last."""
     if path is not None:
-        given = Path(path).expanduser()
-        if given.is_dir():
-            given = given / "ATLAS.yaml"
+        given = _atlas_file(path)
         if not given.is_file():
             raise AtlasDataError(f"ATLAS file not found: {given}; pass the path of an ATLAS.yaml to --atlas")
         return _source(given, "argument")
     env = os.environ.get(DATA_ENV)
     if env:
-        given = Path(env).expanduser()
-        if given.is_dir():
-            given = given / "ATLAS.yaml"
+        given = _atlas_file(env)
         if not given.is_file():
             raise AtlasDataError(f"{DATA_ENV} points to {given}, which is not a file; fix or unset it")
         return _source(given, "environment")

@@ -67,7 +67,7 @@ class Popularity:
             for t in {self.ctx.kb.resolve_id(x) for x in study.techniques} - {None}:
                 counts[t] += 1
         n = max(len(studies), 1)
-        # a tiny ID-order tie-break keeps the ranking deterministic
+        # ties are broken by technique ID when ranked (ir-measures), so the ranking is deterministic
         self.scores_ = {t: c / n for t, c in counts.items()}
         self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
         return self
@@ -76,10 +76,9 @@ class Popularity:
         return {qid: dict(self.scores_) for qid in queries}
 
 
-class TfidfRetrieval:
-    """Zero-shot: TF-IDF cosine between the whole query and each technique document."""
+class _ZeroShot:
+    """Retrieval against technique documents: only the threshold is learned (from training studies)."""
 
-    name = "tfidf"
     learns = False
 
     def __init__(self, ctx: Context):
@@ -88,6 +87,12 @@ class TfidfRetrieval:
     def fit(self, studies):
         self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
         return self
+
+
+class TfidfRetrieval(_ZeroShot):
+    """Zero-shot: TF-IDF cosine between the whole query and each technique document."""
+
+    name = "tfidf"
 
     def rank(self, queries):
         ids = list(queries)
@@ -96,18 +101,10 @@ class TfidfRetrieval:
         return _run_from_matrix(ids, index.ids, np.clip(sims, 0, 1))
 
 
-class DenseRetrieval:
+class DenseRetrieval(_ZeroShot):
     """Zero-shot: best sentence-to-technique-document cosine with the default encoder."""
 
     name = "dense"
-    learns = False
-
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-
-    def fit(self, studies):
-        self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
-        return self
 
     def rank(self, queries):
         index, out = self.ctx.index, {}

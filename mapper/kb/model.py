@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -109,7 +110,7 @@ class KnowledgeBase:
     warnings: list[str] = field(default_factory=list)
 
     # -- lookups -----------------------------------------------------------
-    @property
+    @cached_property
     def tactic_by_id(self) -> dict[str, Tactic]:
         return {t.id: t for t in self.tactics}
 
