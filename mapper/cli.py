@@ -183,7 +183,7 @@ def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T
     from mapper.outputs import technique_text
 
     kb = load_kb(atlas, release=release)
-    tid = kb.resolve_id(technique_id.strip().upper().replace("AML.T", "AML.T"))
+    tid = kb.resolve_id(technique_id.strip().upper())
     if tid is None:
         raise UsageError(f"{technique_id} is not a technique of ATLAS {kb.release_tag or kb.version}; try 'atlas-mapper techniques search'")
     typer.echo(technique_text(kb, tid))
