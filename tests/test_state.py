@@ -1,0 +1,58 @@
+"""Caches under concurrency and on read-only disks, with real processes and real files."""
+
+import multiprocessing as mp
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def _build(target: str, fixture: str, queue) -> None:
+    sys.path.insert(0, str(HERE))
+    from conftest import TinyEncoder
+
+    from mapper.index import TechniqueIndex
+    from mapper.kb import load_kb
+
+    kb = load_kb(fixture)
+    encoder = TinyEncoder()
+    index = TechniqueIndex.load_or_build(Path(target), kb, encoder)
+    queue.put((encoder.calls, index.dense.tobytes()))
+
+
+def test_two_processes_building_one_index_build_it_once(tmp_path, fixture_atlas):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_build, args=(str(tmp_path / "idx"), str(fixture_atlas), queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    calls = sorted(c for c, _ in results)
+    assert calls == [0, 1]  # the second process waited for the lock and reused the first one's index
+    assert results[0][1] == results[1][1]
+    from mapper.index import TechniqueIndex
+
+    TechniqueIndex.load(tmp_path / "idx")  # complete and verified
+
+
+def test_unwritable_cache_still_maps(mini_kb, tiny_encoder, tmp_path):
+    """A cache location that cannot be created (a file stands where a folder should; root ignores chmod)."""
+    from mapper.encoders import CachedEncoder
+    from mapper.index import TechniqueIndex
+    from mapper.rank import Mapper
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    cache = blocker / "cache"
+    encoder = CachedEncoder(tiny_encoder)
+    with pytest.warns(UserWarning, match="could not save"):
+        index = TechniqueIndex.load_or_build(cache / "index", mini_kb, encoder)
+    with pytest.warns(UserWarning, match="could not save"):
+        mapper = Mapper.from_parts(mini_kb, encoder, index, cache, {"C_grid": (1.0,)})
+    assert mapper.map("poison the training data", threshold=0.0).techniques
+    assert blocker.read_text() == ""  # nothing written anywhere else
