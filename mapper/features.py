@@ -5,7 +5,7 @@ every technique in four ways: dense cosine to the technique document, TF-IDF
 cosine to the technique document, the best cosine to labelled procedure steps
 of training case studies (exemplars), and the margin of a linear classifier
 trained on those steps (``mapper.head``). Sentence-level scores are pooled
-into one row of features per technique; a learned model (``mapper.rank``)
+into one row of features per technique; a learned model (``mapper.learn``)
 turns those rows into calibrated probabilities. Everything here is matrix
 arithmetic: no Python loop runs over techniques x sentences.
 """

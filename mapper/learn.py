@@ -99,14 +99,14 @@ class TechniqueRanker:
                     self.study_counts_[g, col[kb.resolve_id(t)]] = 1.0
         self.n_studies_ = len(studies)
         self.prior_ = self._prior(None)
-        self._fit_heads(kb, steps, encoder, col)
+        oof_heads = self._fit_heads(kb, steps, encoder, col)
 
         queries = training_queries(studies, self.training_kinds)
         self.n_features_in_ = len(FEATURE_NAMES)
         self.feature_names_in_ = np.array(FEATURE_NAMES)
         if not queries:
             return self._zero_shot()
-        X, y, groups, kinds = self._design(queries, encoder, col, kb)
+        X, y, groups, kinds = self._design(queries, encoder, col, kb, oof_heads)
         if y.min() == y.max():
             return self._zero_shot()
         # ablations: a dropped feature is standardised to a constant and gets no weight
@@ -119,7 +119,7 @@ class TechniqueRanker:
         model = self._logistic(self.C_).fit(Xs, y)
         self.coef_ = model.coef_[0].astype(np.float64) * keep
         self.intercept_ = float(model.intercept_[0])
-        self.threshold_ = self._choose_threshold(Xs, y, kinds, queries)
+        self.threshold_ = self._choose_threshold(Xs, y, kinds)
         return self
 
     def _technique_examples(self, kb: KnowledgeBase, col):
@@ -133,8 +133,8 @@ class TechniqueRanker:
                 labels.append(col[t])
         return texts, np.array(labels, dtype=np.int64)
 
-    def _fit_heads(self, kb, steps, encoder, col) -> None:
-        """The production head on all training steps, plus out-of-fold heads for the training rows."""
+    def _fit_heads(self, kb, steps, encoder, col) -> dict:
+        """Fit the production head on all training steps; return out-of-fold heads for the training rows."""
         doc_texts, doc_labels = self._technique_examples(kb, col)
         doc_vectors = encoder.encode(doc_texts)
         step_texts = [s.description or "-" for _, s in steps]
@@ -149,13 +149,13 @@ class TechniqueRanker:
         everything = np.ones(len(step_texts), dtype=bool)
         self.head_ = fit(everything)
         # Each training study is scored by a head that never saw it (grouped inner folds).
-        self._oof_heads = {}
+        oof_heads = {}
         groups = np.unique(self.exemplars_.groups)
         if len(groups) >= 2:
-            k = min(self.inner_folds, len(groups))
-            for i, held in enumerate(np.array_split(groups, k)):
+            for held in np.array_split(groups, min(self.inner_folds, len(groups))):
                 head = fit(~np.isin(self.exemplars_.groups, held))
-                self._oof_heads.update({int(g): head for g in held})
+                oof_heads.update({int(g): head for g in held})
+        return oof_heads
 
     def _zero_shot(self) -> "TechniqueRanker":
         """No labelled steps to learn from: a fixed blend of document similarities.
@@ -181,13 +181,13 @@ class TechniqueRanker:
             n -= 1
         return (np.log1p(counts) / np.log1p(max(n, 1))).astype(np.float32)
 
-    def _design(self, queries: list[Query], encoder, col, kb):
+    def _design(self, queries: list[Query], encoder, col, kb, oof_heads: dict):
         rows, labels, groups, kinds = [], [], [], []
         all_units = [u for q in queries for u in q.units]
         encoder.encode(all_units)  # one batched pass; the cache serves the rest
         for q in queries:
             vectors = encoder.encode(q.units)
-            head = self._oof_heads.get(q.group, self.head_)
+            head = oof_heads.get(q.group, self.head_)
             feats = self.features(vectors, q.units, exclude_group=q.group, head=head)[0]
             target = np.zeros(len(self.classes_), dtype=np.int8)
             for t in q.gold:
@@ -223,7 +223,7 @@ class TechniqueRanker:
             losses.append(total)
         return float(grid[int(np.argmin(losses))])
 
-    def _choose_threshold(self, Xs, y, kinds, queries) -> float:
+    def _choose_threshold(self, Xs, y, kinds) -> float:
         """The operating threshold, from training write-ups (narratives and summaries) only.
 
         ``coverage`` (default): the highest cut at which at least ``coverage`` of the training

@@ -85,6 +85,20 @@ class MappingResult:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
 
+def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = None,
+               doc_fields=DEFAULT_DOC_FIELDS) -> TechniqueIndex:
+    """The cached technique index for this release and encoder (built if needed).
+
+    The encoder's cache is seeded with the index's document vectors, so results never depend on
+    whether the index was just built or loaded: an embedding's last float bits depend on its batch.
+    """
+    root = Path(root) if root else cache_dir()
+    index_dir = root / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
+    index = TechniqueIndex.load_or_build(index_dir, kb, encoder, doc_fields)
+    encoder.prime(index.documents, index.dense)
+    return index
+
+
 def _model_key(index: TechniqueIndex, kb: KnowledgeBase, params: dict) -> str:
     studies = [c.id for c in kb.case_studies]
     code = code_fingerprint("learn.py", "features.py", "head.py", "text.py", "encoders.py", "rank.py")
@@ -112,9 +126,7 @@ class Mapper:
             _warnings.warn(message, stacklevel=2)
         encoder = CachedEncoder(get_encoder(model))
         root = Path(cache) if cache else cache_dir()
-        index_dir = root / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
-        index = TechniqueIndex.load_or_build(index_dir, kb, encoder, doc_fields)
-        encoder.prime(index.documents, index.dense)
+        index = open_index(kb, encoder, root, doc_fields)
         return cls.from_parts(kb, encoder, index, root, ranker_params, retrain)
 
     @classmethod

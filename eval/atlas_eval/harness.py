@@ -7,9 +7,8 @@ from pathlib import Path
 from mapper.data import release_for_tag
 from mapper.encoders import CachedEncoder, get_encoder
 from mapper.errors import UsageError
-from mapper.files import cache_dir
-from mapper.index import TechniqueIndex
 from mapper.kb import load_kb
+from mapper.rank import open_index
 
 from atlas_eval.datasets import TASKS, case_study_task, load_labelled_file
 from atlas_eval.methods import DEFAULT_METHODS, Context
@@ -19,10 +18,7 @@ from atlas_eval.runner import PROTOCOLS, evaluate
 def build_context(atlas=None, release=None, model=None) -> Context:
     kb = load_kb(atlas, release=release)
     encoder = CachedEncoder(get_encoder(model))
-    index_dir = cache_dir() / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
-    index = TechniqueIndex.load_or_build(index_dir, kb, encoder)
-    encoder.prime(index.documents, index.dense)
-    return Context(kb, encoder, index)
+    return Context(kb, encoder, open_index(kb, encoder))
 
 
 def _older_release(ref: str, ctx: Context):
