@@ -7,7 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from mapper.errors import InputError
 from mapper.inputs import iter_records
+from mapper.learn import text_units
 from mapper.rank import Mapper
 
 
@@ -23,28 +25,50 @@ def _done_lines(out: Path) -> int:
     return data[:keep].count(b"\n")
 
 
+CHUNK = 64  # records whose sentences are encoded together
+
+
+def _chunks(records, size: int):
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshold: float | None = None,
               resume: bool = False, max_chars: int = 2_000_000, progress: bool = False) -> dict:
     skip = _done_lines(out) if resume else 0
     stats = {"written": 0, "errors": 0, "skipped": skip}
     mode = "ab" if resume else "wb"
+    records = (r for r in iter_records(Path(source), max_chars) if r.line > skip)
     with open(out, mode) as handle:
-        for record in iter_records(Path(source), max_chars):
-            if record.line <= skip:
-                continue
-            if record.error is not None:
-                row = {"id": record.id, "line": record.line, "error": record.error}
-                stats["errors"] += 1
-            else:
-                result = mapper.map(record.text, top_k=top_k, threshold=threshold)
-                row = {"id": record.id, "line": record.line, **result.to_dict()}
-            # one write per record, flushed, so an interruption loses at most the line in flight
-            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-            handle.flush()
-            stats["written"] += 1
-            if progress and stats["written"] % 10 == 0:
-                print(f"\r{stats['written'] + skip} done", end="", file=sys.stderr, flush=True)
+        for chunk in _chunks(records, CHUNK):
+            # one encoding pass per chunk; input is streamed, so memory does not grow with the file
+            mapper.encoder.encode([u for r in chunk if r.error is None for u in text_units(r.text)[0]])
+            for record in chunk:
+                row = _row(mapper, record, top_k, threshold)
+                stats["errors"] += "error" in row
+                # one write per record, flushed, so an interruption loses at most the line in flight
+                handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+                handle.flush()
+                stats["written"] += 1
+                if progress and stats["written"] % 10 == 0:
+                    print(f"\r{stats['written'] + skip} done", end="", file=sys.stderr, flush=True)
         os.fsync(handle.fileno())
     if progress:
         print(file=sys.stderr)
     return stats
+
+
+def _row(mapper: Mapper, record, top_k: int, threshold: float | None) -> dict:
+    if record.error is not None:
+        return {"id": record.id, "line": record.line, "error": record.error}
+    try:
+        result = mapper.map(record.text, top_k=top_k, threshold=threshold)
+    except InputError as exc:  # this record is bad, not the run
+        return {"id": record.id, "line": record.line, "error": str(exc)}
+    return {"id": record.id, "line": record.line, **result.to_dict()}

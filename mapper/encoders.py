@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -157,17 +158,76 @@ class SentenceTransformerEncoder:
         return int(getter())
 
 
-def get_encoder(model: str | None = None, allow_download: bool = False) -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(model or "default", allow_download=allow_download)
+class NumpyBertEncoder:
+    """The same verified weights run by :mod:`mapper.bert` (numpy) instead of torch: no 4 s import."""
+
+    backend = "numpy"
+
+    def __init__(self, model: str = "default"):
+        self.model = model
+        self.name, self._path, self._expected = _resolve(model)
+        if self._path is None:
+            raise ModelError(f"encoder {self.name!r} is not a local folder; the numpy backend needs one")
+        self._bert = None
+
+    @property
+    def fingerprint(self) -> str:
+        # the backend is part of it: embeddings agree across backends only to ~1e-6
+        weights = self._expected.get("model.safetensors") or sha256_file(self._path / "model.safetensors")
+        return f"{weights}:numpy"
+
+    def _load(self):
+        if self._bert is None:
+            from mapper.bert import NumpyBert
+
+            verify_files(self._path, self._expected)
+            self._bert = NumpyBert(self._path)
+        return self._bert
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._load().encode(list(texts))
+
+    @property
+    def dim(self) -> int:
+        return self._load().dim
+
+
+BACKENDS = ("auto", "numpy", "torch")
+
+
+def get_encoder(model: str | None = None, allow_download: bool = False, backend: str | None = None):
+    """The encoder for ``model``: numpy for plain BERT models on disk (``auto``), else sentence-transformers.
+
+    ``backend`` (or ``ATLAS_MAPPER_BACKEND``): ``auto``, ``numpy`` or ``torch``.
+    """
+    backend = backend or os.environ.get("ATLAS_MAPPER_BACKEND") or "auto"
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown encoder backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    model = model or "default"
+    if backend != "torch":
+        from mapper.bert import supported
+
+        _, path, _ = _resolve(model)
+        if path is not None and supported(path):
+            return NumpyBertEncoder(model)
+        if backend == "numpy":
+            raise ModelError(f"encoder {model!r} cannot run on the numpy backend; use --backend torch")
+    return SentenceTransformerEncoder(model, allow_download=allow_download)
 
 
 class CachedEncoder:
-    """Wraps an encoder so that each distinct text is encoded once per process."""
+    """Wraps an encoder so that each distinct text is encoded once.
 
-    def __init__(self, encoder):
+    Primed texts (the technique index) stay for good; everything else is kept in a
+    least-recently-used cache of ``max_items`` rows, so memory stays flat over a long batch.
+    """
+
+    def __init__(self, encoder, max_items: int = 50_000):
         self.encoder = encoder
         self.name = encoder.name
-        self._cache: dict[str, np.ndarray] = {}
+        self.max_items = max_items
+        self._fixed: dict[str, np.ndarray] = {}
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def fingerprint(self) -> str:
@@ -178,13 +238,29 @@ class CachedEncoder:
         depend on whether the index was just built or loaded from disk: the last float bits of an
         embedding depend on what it was batched with."""
         for text, row in zip(texts, vectors):
-            self._cache.setdefault(text, row)
+            self._fixed.setdefault(text, row)
+
+    def clear(self) -> None:
+        """Forget everything but the primed rows."""
+        self._recent.clear()
+
+    def _get(self, text: str) -> np.ndarray | None:
+        row = self._fixed.get(text)
+        if row is None:
+            row = self._recent.get(text)
+            if row is not None:
+                self._recent.move_to_end(text)
+        return row
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, row in zip(missing, self.encoder.encode(missing)):
-                self._cache[text] = row
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
+        found = {t: row for t in dict.fromkeys(texts) if (row := self._get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            for text, row in zip(missing, self.encoder.encode(missing)):
+                found[text] = row
+                self._recent[text] = row
+            while len(self._recent) > self.max_items:
+                self._recent.popitem(last=False)
+        return np.stack([found[t] for t in texts])

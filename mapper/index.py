@@ -45,10 +45,13 @@ def technique_document(kb: KnowledgeBase, tech: Technique, fields=DEFAULT_DOC_FI
 
 
 def library_versions() -> dict:
-    import sklearn
+    from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"atlas-mapper": __version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
-    return versions
+    try:  # read from metadata: importing scikit-learn just for its version costs 0.7 s
+        sklearn_version = version("scikit-learn")
+    except PackageNotFoundError:
+        sklearn_version = "missing"
+    return {"atlas-mapper": __version__, "numpy": np.__version__, "scikit-learn": sklearn_version}
 
 
 def index_key(kb: KnowledgeBase, encoder_fingerprint: str, fields) -> str:
@@ -104,7 +107,7 @@ class TechniqueIndex:
             if artifact_key(directory) == key:
                 try:
                     return cls.load(directory)
-                except ModelError as exc:
+                except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"rebuilding the technique index: {exc}", stacklevel=2)
             index = cls.build(kb, encoder, fields)
             try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mapper.features import FEATURE_NAMES, Exemplars, Hierarchy, query_features
+from mapper.features import FEATURE_NAMES, Exemplars, Hierarchy, query_features, unit_features
 from mapper.head import LinearHead
 from mapper.index import TechniqueIndex
 from mapper.kb import CaseStudy, KnowledgeBase
@@ -258,22 +258,25 @@ class TechniqueRanker:
         return query_features(unit_vectors, unit_texts, self.index_, self.hierarchy_, self.exemplars_, prior,
                               exclude_group, head_scores)
 
+    def _proba(self, feats: np.ndarray) -> np.ndarray:
+        proba = _sigmoid(((feats - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
+        if self.parent_support > 0:
+            proba = np.maximum(proba, self.parent_support * self.hierarchy_.child_max(proba))
+        return proba
+
     def score(self, unit_vectors: np.ndarray, unit_texts: list[str]):
         """(probability per class, per-unit score matrices)."""
         feats, per_unit = self.features(unit_vectors, unit_texts)
-        proba = _sigmoid(((feats - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
-        if self.parent_support > 0:
-            child = self.hierarchy_.child_max(proba)
-            proba = np.maximum(proba, self.parent_support * child)
-        return proba, per_unit
+        return self._proba(feats), per_unit
 
-    def unit_scores(self, unit_vectors: np.ndarray, unit_texts: list[str], columns: list[int]) -> np.ndarray:
-        """Probability of each chosen technique if each unit stood alone: (n_units, len(columns))."""
-        out = np.zeros((len(unit_texts), len(columns)), dtype=np.float32)
-        for i in range(len(unit_texts)):
-            proba, _ = self.score(unit_vectors[i:i + 1], unit_texts[i:i + 1])
-            out[i] = proba[columns]
-        return out
+    def unit_scores(self, per_unit: dict[str, np.ndarray], unit_vectors: np.ndarray, columns: list[int]) -> np.ndarray:
+        """Probability of each chosen technique if each unit stood alone: (n_units, len(columns)).
+
+        Reuses the per-unit scores of :meth:`score`, so evidence costs one more pooling pass, not
+        one more scoring pass per sentence.
+        """
+        feats = unit_features(per_unit, unit_vectors, self.index_, self.hierarchy_, self.exemplars_, self.prior_)
+        return self._proba(feats)[:, columns].astype(np.float32)
 
     # -- plain-data state ------------------------------------------------------
     PARAMS = ("C_grid", "inner_folds", "head_C", "training_kinds", "parent_support", "drop_features",

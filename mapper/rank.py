@@ -194,16 +194,24 @@ class Mapper:
         cut = self.ranker.threshold_ if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise UsageError("--threshold must be between 0 and 1")
-        proba, units, spans, vectors, _ = self.score_text(text)
+        proba, units, spans, vectors, per_unit = self.score_text(text)
         # stable order: score descending, then technique ID
         order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
         chosen = [i for i in order if proba[i] >= cut][:top_k]
         hits = []
         if chosen:
-            unit_scores = self.ranker.unit_scores(vectors, units, chosen)
+            unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
+                           else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
         return MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k)
+
+    def map_many(self, texts: list[str], top_k: int = DEFAULT_TOP_K, threshold: float | None = None) -> list[MappingResult]:
+        """Map several write-ups; their sentences are encoded together, which is several times
+        faster than one at a time for short texts (bigger matrix products, each distinct sentence once)."""
+        self.encoder.encode([u for text in texts if isinstance(text, str) and len(text) <= MAX_CHARS
+                             for u in text_units(text)[0]])
+        return [self.map(text, top_k=top_k, threshold=threshold) for text in texts]
 
     def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray) -> TechniqueHit:
         tech = self.kb.techniques[self.index.ids[col]]

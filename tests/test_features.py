@@ -31,3 +31,24 @@ def test_hierarchy_passes_scores_both_ways():
 
 def test_feature_names_are_unique():
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+
+
+def test_unit_features_equal_scoring_each_unit_alone(mini_mapper):
+    from mapper.features import query_features, unit_features
+
+    ranker = mini_mapper.ranker
+    texts = ["poison the training data", "query the model API", "a chatbot was manipulated"]
+    vectors = mini_mapper.encoder.encode(texts)
+    _, per_unit = ranker.features(vectors, texts)
+    batched = unit_features(per_unit, vectors, ranker.index_, ranker.hierarchy_, ranker.exemplars_, ranker.prior_)
+    for i, text in enumerate(texts):
+        alone, _ = query_features(vectors[i:i + 1], [text], ranker.index_, ranker.hierarchy_, ranker.exemplars_,
+                                  ranker.prior_, head_scores=ranker.head_.decision(vectors[i:i + 1], [text]))
+        np.testing.assert_allclose(batched[i], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_hierarchy_works_on_stacks_and_negative_values():
+    h = Hierarchy(["A", "A.1", "A.2", "B"], {"A.1": "A", "A.2": "A"})
+    values = np.array([[0.1, -0.7, -0.3, 0.2], [1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_allclose(h.child_max(values), [[-0.3, 0, 0, 0], [3.0, 0, 0, 0]])
+    np.testing.assert_allclose(h.parent_values(values), [[0, 0.1, 0.1, 0], [0, 1.0, 1.0, 0]])

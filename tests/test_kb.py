@@ -131,3 +131,18 @@ def test_diff_reports_t0045_replacement():
 def test_v3_top_level_layout():
     kb = load_kb(RELEASES / "v3.0.0" / "ATLAS.yaml")
     assert len(kb.tactics) == 12 and kb.version == "3.0.0"
+
+
+def test_parsed_file_is_cached_and_a_tampered_copy_is_not_trusted(fixture_atlas, tmp_path, monkeypatch):
+    from mapper.files import cache_dir, sha256_file
+    from mapper.kb import load_kb
+
+    first = load_kb(fixture_atlas)
+    folder = cache_dir() / "kb" / sha256_file(fixture_atlas)[:16]
+    assert (folder / "manifest.json").is_file()
+    meta = folder / "meta.json"
+    meta.write_text(meta.read_text().replace(first.techniques["AML.T0020"].name, "Tampered Name"))
+    again = load_kb(fixture_atlas)
+    assert again.techniques["AML.T0020"].name == first.techniques["AML.T0020"].name
+    assert [t.id for t in again.techniques.values()] == [t.id for t in first.techniques.values()]
+    assert again.case_studies == first.case_studies

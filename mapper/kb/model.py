@@ -15,7 +15,9 @@ from pathlib import Path
 import yaml
 
 from mapper.data import AtlasSource, known_releases, locate
-from mapper.errors import AtlasDataError
+from mapper.errors import AtlasDataError, ModelError
+from mapper.files import cache_dir
+from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.kb.clean import clean_text
 
 # IDs that ATLAS retired in favour of another; used to read older labels.
@@ -300,7 +302,38 @@ def parse(doc: dict, path: Path, source: AtlasSource | None = None) -> Knowledge
     )
 
 
+def _plain(value):
+    """YAML dates as ISO strings, so a parsed file round-trips through JSON unchanged."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _read_doc(path: Path, sha256: str) -> dict:
+    """The parsed YAML, through a JSON copy cached by the file's sha256.
+
+    Parsing ATLAS.yaml with the pure-Python safe loader takes about half a second, more than
+    mapping a write-up; the copy is verified by its manifest and rebuilt if anything is off.
+    """
+    folder = cache_dir() / "kb" / sha256[:16]
+    if artifact_key(folder) == sha256:
+        try:
+            return load_artifact(folder)[1]["doc"]
+        except (ModelError, KeyError):
+            pass  # rebuilt below
+    doc = _plain(_read_yaml(path))
+    try:
+        save_artifact(folder, {}, {"key": sha256, "doc": doc})
+    except Exception:  # an unwritable cache only costs the parse next time
+        pass
+    return doc
+
+
 def load_kb(path: str | Path | None = None, release: str | None = None, download: bool = True) -> KnowledgeBase:
     """Locate ATLAS data (see :func:`mapper.data.locate`) and parse it."""
     source = locate(path, release=release, download=download)
-    return parse(_read_yaml(source.path), source.path, source)
+    return parse(_read_doc(source.path, source.sha256), source.path, source)
