@@ -59,6 +59,15 @@ def training_queries(studies: list[CaseStudy], kinds=("steps", "summary", "narra
     return queries
 
 
+def _ai_specific(kb: KnowledgeBase, technique_id: str) -> bool:
+    """ATLAS's own techniques: no ATT&CK reference on the technique or its parent."""
+    tech = kb.techniques.get(technique_id)
+    if tech is None or tech.attack_id:
+        return False
+    parent = kb.techniques.get(tech.parent) if tech.parent else None
+    return parent is None or not parent.attack_id
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
@@ -68,8 +77,10 @@ class TechniqueRanker:
 
     def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5,
                  training_kinds=("steps", "summary", "narrative"), parent_support: float = 0.0,
-                 drop_features=(), threshold_rule: str = "coverage", coverage: float = 0.9, random_state: int = 0):
+                 drop_features=(), threshold_rule: str = "coverage", coverage: float = 0.9,
+                 ai_gate: bool = True, random_state: int = 0):
         self.C_grid = C_grid
+        self.ai_gate = ai_gate
         self.threshold_rule = threshold_rule
         self.coverage = coverage
         self.drop_features = drop_features
@@ -85,6 +96,8 @@ class TechniqueRanker:
         self.index_ = index
         col = {t: i for i, t in enumerate(self.classes_)}
         self.hierarchy_ = Hierarchy(self.classes_, {t: kb.techniques[t].parent for t in self.classes_ if t in kb.techniques})
+        self.ai_specific_ = np.array([_ai_specific(kb, t) for t in self.classes_], dtype=bool)
+        self.gated_ = False
         steps = [(g, s) for g, study in enumerate(studies) for s in study.steps if kb.resolve_id(s.technique)]
         vectors = encoder.encode([s.description or "-" for _, s in steps]) if steps else np.zeros((0, 1), np.float32)
         self.exemplars_ = Exemplars(
@@ -119,7 +132,7 @@ class TechniqueRanker:
         model = self._logistic(self.C_).fit(Xs, y)
         self.coef_ = model.coef_[0].astype(np.float64) * keep
         self.intercept_ = float(model.intercept_[0])
-        self.threshold_ = self._choose_threshold(Xs, y, kinds)
+        self.threshold_, self.gated_ = self._choose_threshold(Xs, y, kinds)
         return self
 
     def _technique_examples(self, kb: KnowledgeBase, col):
@@ -171,6 +184,7 @@ class TechniqueRanker:
         self.intercept_ = -7.0
         self.C_ = None
         self.threshold_ = 0.5
+        self.gated_ = False
         return self
 
     def _prior(self, exclude_group: int | None) -> np.ndarray:
@@ -223,24 +237,34 @@ class TechniqueRanker:
             losses.append(total)
         return float(grid[int(np.argmin(losses))])
 
-    def _choose_threshold(self, Xs, y, kinds) -> float:
-        """The operating threshold, from training write-ups (narratives and summaries) only.
+    def _choose_threshold(self, Xs, y, kinds) -> tuple[float, bool]:
+        """The operating point (threshold, AI-relevance gate), from training write-ups only.
 
-        ``coverage`` (default): the highest cut at which at least ``coverage`` of the training
-        write-ups still get one correct technique above it; everything weaker is left out,
-        which is what lets out-of-scope write-ups come back empty. Summaries count because
-        real write-ups are often that short. ``f1``: the cut with the best micro-F1 on them.
+        Gate (``ai_gate``): a write-up is recognised only if one of ATLAS's own techniques (no
+        ATT&CK reference on itself or its parent) reaches the threshold; the techniques ATLAS
+        shares with ATT&CK (valid accounts, phishing...) are then reported beside it, but never
+        on their own, so ordinary intrusions are not mistaken for attacks on AI.
+
+        ``coverage`` (default): the highest threshold at which at least ``coverage`` of the
+        training write-ups still get one correct technique above it (and pass the gate);
+        everything weaker is left out. Summaries count because real write-ups are often that
+        short. ``f1``: the cut with the best micro-F1 on them (no gate).
         """
         mask = np.isin(kinds, ("narrative", "summary"))
         if not mask.any() or y[mask].sum() == 0:
-            return 0.5
+            return 0.5, False
         n_t = len(self.classes_)
         p = _sigmoid(Xs[mask] @ self.coef_ + self.intercept_).reshape(-1, n_t)
         truth = y[mask].astype(bool).reshape(-1, n_t)
         if self.threshold_rule == "coverage":
-            best_correct = np.where(truth, p, 0.0).max(axis=1)[truth.any(axis=1)]
-            cut = float(np.quantile(best_correct, 1.0 - self.coverage, method="lower"))
-            return float(np.floor(cut * 100) / 100)
+            has_truth = truth.any(axis=1)
+            needed = np.where(truth, p, 0.0).max(axis=1)[has_truth]
+            gated = self.ai_gate and self.ai_specific_.any()
+            if gated:
+                needed = np.minimum(needed, p[:, self.ai_specific_].max(axis=1)[has_truth])
+            cut = float(np.floor(np.quantile(needed, 1.0 - self.coverage, method="lower") * 100) / 100)
+            cut = max(0.01, cut)
+            return cut, bool(gated)
         best, best_f1 = 0.5, -1.0
         for cut in np.linspace(0.05, 0.95, 91):
             pred = p >= cut
@@ -248,7 +272,7 @@ class TechniqueRanker:
             f1 = 2 * tp / (pred.sum() + truth.sum()) if (pred.sum() + truth.sum()) else 0.0
             if f1 > best_f1 + 1e-9:
                 best, best_f1 = float(cut), f1
-        return round(best, 2)
+        return round(best, 2), False
 
     # -- scoring -------------------------------------------------------------
     def features(self, unit_vectors, unit_texts, exclude_group: int | None = None, head: LinearHead | None = None):
@@ -263,6 +287,13 @@ class TechniqueRanker:
         if self.parent_support > 0:
             proba = np.maximum(proba, self.parent_support * self.hierarchy_.child_max(proba))
         return proba
+
+    def recognises(self, proba: np.ndarray, threshold: float | None = None) -> bool:
+        """Whether one of ATLAS's own techniques reaches the threshold (always true without the gate)."""
+        if not self.gated_ or not self.ai_specific_.any():
+            return True
+        cut = self.threshold_ if threshold is None else threshold
+        return bool(proba[self.ai_specific_].max() >= cut)
 
     def score(self, unit_vectors: np.ndarray, unit_texts: list[str]):
         """(probability per class, per-unit score matrices)."""
@@ -280,13 +311,14 @@ class TechniqueRanker:
 
     # -- plain-data state ------------------------------------------------------
     PARAMS = ("C_grid", "inner_folds", "head_C", "training_kinds", "parent_support", "drop_features",
-              "threshold_rule", "coverage", "random_state")
+              "threshold_rule", "coverage", "ai_gate", "random_state")
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {
             "params": {p: getattr(self, p) for p in self.PARAMS},
             "classes": self.classes_, "C": self.C_, "intercept": self.intercept_,
-            "threshold": self.threshold_, "n_studies": self.n_studies_,
+            "threshold": self.threshold_, "gated": self.gated_, "n_studies": self.n_studies_,
+            "ai_specific": [t for t, a in zip(self.classes_, self.ai_specific_) if a],
             "feature_names": list(FEATURE_NAMES),
             "parents": {t: self.classes_[p] for t, p in zip(self.classes_, self.hierarchy_.parent_col) if p >= 0},
         }
@@ -315,6 +347,8 @@ class TechniqueRanker:
             raise ValueError("model and technique index disagree on techniques; retrain it")
         obj.index_ = index
         obj.C_, obj.intercept_, obj.threshold_ = meta["C"], meta["intercept"], meta["threshold"]
+        obj.gated_ = bool(meta["gated"])
+        obj.ai_specific_ = np.isin(obj.classes_, meta["ai_specific"])
         obj.n_studies_ = meta["n_studies"]
         obj.coef_, obj.mean_, obj.scale_ = arrays["coef"], arrays["mean"], arrays["scale"]
         obj.study_counts_ = arrays["study_counts"]

@@ -159,7 +159,7 @@ class Mapper:
             "encoder": {"name": encoder.name, "weights_sha256": encoder.fingerprint},
             "index_key": index.key,
             "ranker": {
-                "params": params, "C": ranker.C_, "threshold": ranker.threshold_,
+                "params": params, "C": ranker.C_, "threshold": ranker.threshold_, "ai_gate": ranker.gated_,
                 "trained_on_case_studies": len(kb.case_studies),
                 "exemplars": int(len(ranker.exemplars_.labels)),
             },
@@ -173,6 +173,7 @@ class Mapper:
             "encoder": self.encoder.name,
             "ranker": "learned" if self.ranker.C_ is not None else "zero-shot",
             "threshold": self.ranker.threshold_,
+            "ai_gate": self.ranker.gated_,
         }
 
     def score_text(self, text: str):
@@ -197,7 +198,8 @@ class Mapper:
         proba, units, spans, vectors, per_unit = self.score_text(text)
         # stable order: score descending, then technique ID
         order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
-        chosen = [i for i in order if proba[i] >= cut][:top_k]
+        # nothing is reported unless one of ATLAS's own techniques reaches the cut (see TechniqueRanker)
+        chosen = [i for i in order if proba[i] >= cut][:top_k] if self.ranker.recognises(proba, cut) else []
         hits = []
         if chosen:
             unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units

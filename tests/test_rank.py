@@ -16,7 +16,8 @@ def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
     ranker = TechniqueRanker(C_grid=(0.5,))
     assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 3, "head_C": 0.5,
                             "training_kinds": ("steps", "summary", "narrative"), "parent_support": 0.0,
-                            "drop_features": (), "threshold_rule": "coverage", "coverage": 0.9, "random_state": 0}
+                            "drop_features": (), "threshold_rule": "coverage", "coverage": 0.9, "ai_gate": True,
+                            "random_state": 0}
     fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
     assert fitted is ranker
     assert ranker.classes_ == mini_mapper.index.ids
@@ -120,3 +121,22 @@ def test_non_ai_incident_is_not_recognised_by_default(real_mapper):
         "They demanded two million dollars in bitcoin."
     )
     assert result.techniques == []
+
+
+def test_ai_gate_needs_one_of_atlas_own_techniques_above_the_cut(mini_mapper):
+    ranker = mini_mapper.ranker
+    text = "poison the training data of the model"
+    shown = mini_mapper.map(text, threshold=0.0).techniques
+    top, lowest = shown[0], shown[-1]
+    assert top.score > lowest.score
+    cut = (top.score + lowest.score) / 2
+    saved = ranker.ai_specific_.copy(), ranker.gated_
+    try:
+        ranker.gated_ = True
+        ranker.ai_specific_[:] = False
+        ranker.ai_specific_[mini_mapper.index.ids.index(lowest.id)] = True  # only a weak one is ATLAS's own
+        assert not mini_mapper.map(text, threshold=cut).techniques
+        ranker.ai_specific_[mini_mapper.index.ids.index(top.id)] = True
+        assert [h.id for h in mini_mapper.map(text, threshold=cut).techniques] == [h.id for h in shown if h.score >= cut]
+    finally:
+        ranker.ai_specific_, ranker.gated_ = saved

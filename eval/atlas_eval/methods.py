@@ -165,6 +165,9 @@ class RcattStyle:
         return out
 
 
+ABSTAIN = 1.01  # a threshold no probability reaches
+
+
 class Pipeline:
     """The project's default pipeline (``mapper.learn.TechniqueRanker``), optionally reconfigured."""
 
@@ -188,6 +191,15 @@ class Pipeline:
             self.ranker_ = TechniqueRanker(**params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder)
         self.threshold_ = self.ranker_.threshold_
         return self
+
+    def query_thresholds(self, run: dict) -> dict:
+        """The ranker's threshold, or above 1 (nothing predicted) where its AI-relevance gate abstains."""
+        classes = self.ranker_.classes_
+        out = {}
+        for qid, scores in run.items():
+            proba = np.array([scores[t] for t in classes])
+            out[qid] = self.threshold_ if self.ranker_.recognises(proba) else ABSTAIN
+        return out
 
     def rank(self, queries):
         classes, out = self.ranker_.classes_, {}

@@ -102,7 +102,9 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
                 bucket.fit_seconds += fit_seconds
                 bucket.n_queries += len(ids)
                 bucket.run.update(result)
-                bucket.thresholds.update({q: method.threshold_ for q in ids})
+                # a method may abstain on a whole write-up (its own per-query operating point)
+                per_query = getattr(method, "query_thresholds", None)
+                bucket.thresholds.update(per_query(result) if per_query else {q: method.threshold_ for q in ids})
         if progress:
             print(f"\rfold {n}/{len(folds)} ({fold.name})", end="", file=sys.stderr, flush=True)
     if progress:
