@@ -73,8 +73,9 @@ def cache_dir() -> Path:
     env = os.environ.get("ATLAS_MAPPER_CACHE")
     if env:
         return Path(env).expanduser()
-    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "models").is_dir():
-        return PROJECT_ROOT / "models"
+    checkout_models = PROJECT_ROOT / "models"
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and checkout_models.is_dir() and os.access(checkout_models, os.W_OK):
+        return checkout_models  # a read-only checkout falls through to the user's cache
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "atlas-mapper"
 

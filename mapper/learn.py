@@ -78,8 +78,9 @@ class TechniqueRanker:
     def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5,
                  training_kinds=("steps", "summary", "narrative"), parent_support: float = 0.0,
                  drop_features=(), threshold_rule: str = "coverage", coverage: float = 0.9,
-                 ai_gate: bool = True, random_state: int = 0):
+                 ai_gate: bool = True, cooccurrence: bool = True, random_state: int = 0):
         self.C_grid = C_grid
+        self.cooccurrence = cooccurrence
         self.ai_gate = ai_gate
         self.threshold_rule = threshold_rule
         self.coverage = coverage
@@ -132,7 +133,8 @@ class TechniqueRanker:
         model = self._logistic(self.C_).fit(Xs, y)
         self.coef_ = model.coef_[0].astype(np.float64) * keep
         self.intercept_ = float(model.intercept_[0])
-        self.threshold_, self.gated_ = self._choose_threshold(Xs, y, kinds)
+        self._fit_cooccurrence(Xs, y, groups)
+        self.threshold_, self.gated_ = self._choose_threshold(Xs, y, kinds, groups)
         return self
 
     def _technique_examples(self, kb: KnowledgeBase, col):
@@ -170,6 +172,58 @@ class TechniqueRanker:
                 oof_heads.update({int(g): head for g in held})
         return oof_heads
 
+    # -- co-occurrence: techniques that tend to appear together in one incident ----------
+    def _lift(self, exclude_group: int | None = None) -> np.ndarray:
+        """Smoothed log-lift of two techniques appearing in one case study (0 on the diagonal)."""
+        counts = self.study_counts_
+        if exclude_group is not None and 0 <= exclude_group < len(counts):
+            counts = np.delete(counts, exclude_group, axis=0)
+        n = max(len(counts), 1)
+        single = (counts.sum(axis=0) + 0.5) / (n + 1)
+        joint = (counts.T @ counts + 0.1) / (n + 1)
+        lift = np.log(joint / np.outer(single, single))
+        np.fill_diagonal(lift, 0.0)
+        unseen = counts.sum(axis=0) == 0
+        lift[unseen, :] = 0.0
+        lift[:, unseen] = 0.0
+        return lift.astype(np.float32)
+
+    @staticmethod
+    def _stack_inputs(p1: np.ndarray, lift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logit of the first-stage probability, co-occurrence support from the other techniques)."""
+        p1 = np.clip(p1, 1e-6, 1 - 1e-6)
+        support = (p1 @ lift.T) / (p1.sum(axis=-1, keepdims=True) + 1e-9)
+        return np.log(p1 / (1 - p1)), support
+
+    def _fit_cooccurrence(self, Xs, y, groups) -> None:
+        """A second logistic stage over [first-stage logit, co-occurrence support], on the same
+        training rows, each query's own case study left out of the co-occurrence counts."""
+        self.lift_ = self._lift(None)
+        self.stack_ = None
+        if not self.cooccurrence:
+            return
+        logit, support = self._training_stack_inputs(Xs, groups)
+        model = self._logistic(1.0).fit(np.column_stack([logit.ravel(), support.ravel()]), y)
+        self.stack_ = (float(model.coef_[0][0]), float(model.coef_[0][1]), float(model.intercept_[0]))
+
+    def _training_stack_inputs(self, Xs, groups):
+        n_t = len(self.classes_)
+        p1 = _sigmoid(Xs @ self.coef_ + self.intercept_).reshape(-1, n_t)
+        query_groups = groups.reshape(-1, n_t)[:, 0]
+        logit, support = np.zeros_like(p1), np.zeros_like(p1)
+        for g in np.unique(query_groups):
+            rows = query_groups == g
+            logit[rows], support[rows] = self._stack_inputs(p1[rows], self._lift(int(g)))
+        return logit, support
+
+    def _training_proba(self, Xs, groups) -> np.ndarray:
+        n_t = len(self.classes_)
+        if self.stack_ is None:
+            return _sigmoid(Xs @ self.coef_ + self.intercept_).reshape(-1, n_t)
+        logit, support = self._training_stack_inputs(Xs, groups)
+        a, b, c = self.stack_
+        return _sigmoid(a * logit + b * support + c)
+
     def _zero_shot(self) -> "TechniqueRanker":
         """No labelled steps to learn from: a fixed blend of document similarities.
 
@@ -183,6 +237,7 @@ class TechniqueRanker:
         self.coef_[names.index("sparse_max")] = 6.0
         self.intercept_ = -7.0
         self.C_ = None
+        self.stack_ = None
         self.threshold_ = 0.5
         self.gated_ = False
         return self
@@ -237,7 +292,7 @@ class TechniqueRanker:
             losses.append(total)
         return float(grid[int(np.argmin(losses))])
 
-    def _choose_threshold(self, Xs, y, kinds) -> tuple[float, bool]:
+    def _choose_threshold(self, Xs, y, kinds, groups) -> tuple[float, bool]:
         """The operating point (threshold, AI-relevance gate), from training write-ups only.
 
         Gate (``ai_gate``): a write-up is recognised only if one of ATLAS's own techniques (no
@@ -254,7 +309,7 @@ class TechniqueRanker:
         if not mask.any() or y[mask].sum() == 0:
             return 0.5, False
         n_t = len(self.classes_)
-        p = _sigmoid(Xs[mask] @ self.coef_ + self.intercept_).reshape(-1, n_t)
+        p = self._training_proba(Xs[mask], groups[mask])
         truth = y[mask].astype(bool).reshape(-1, n_t)
         if self.threshold_rule == "coverage":
             has_truth = truth.any(axis=1)
@@ -284,6 +339,10 @@ class TechniqueRanker:
 
     def _proba(self, feats: np.ndarray) -> np.ndarray:
         proba = _sigmoid(((feats - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
+        if getattr(self, "stack_", None) is not None:
+            logit, support = self._stack_inputs(proba, self.lift_)
+            a, b, c = self.stack_
+            proba = _sigmoid(a * logit + b * support + c)
         if self.parent_support > 0:
             proba = np.maximum(proba, self.parent_support * self.hierarchy_.child_max(proba))
         return proba
@@ -311,13 +370,13 @@ class TechniqueRanker:
 
     # -- plain-data state ------------------------------------------------------
     PARAMS = ("C_grid", "inner_folds", "head_C", "training_kinds", "parent_support", "drop_features",
-              "threshold_rule", "coverage", "ai_gate", "random_state")
+              "threshold_rule", "coverage", "ai_gate", "cooccurrence", "random_state")
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {
             "params": {p: getattr(self, p) for p in self.PARAMS},
             "classes": self.classes_, "C": self.C_, "intercept": self.intercept_,
-            "threshold": self.threshold_, "gated": self.gated_, "n_studies": self.n_studies_,
+            "threshold": self.threshold_, "gated": self.gated_, "stack": self.stack_, "n_studies": self.n_studies_,
             "ai_specific": [t for t, a in zip(self.classes_, self.ai_specific_) if a],
             "feature_names": list(FEATURE_NAMES),
             "parents": {t: self.classes_[p] for t, p in zip(self.classes_, self.hierarchy_.parent_col) if p >= 0},
@@ -328,6 +387,7 @@ class TechniqueRanker:
             head_arrays = {}
         arrays = {
             "coef": self.coef_, "mean": self.mean_, "scale": self.scale_, "study_counts": self.study_counts_,
+            "lift": getattr(self, "lift_", np.zeros((0, 0), np.float32)),
             "ex_vectors": self.exemplars_.vectors, "ex_labels": self.exemplars_.labels, "ex_groups": self.exemplars_.groups,
             **head_arrays,
         }
@@ -348,6 +408,8 @@ class TechniqueRanker:
         obj.index_ = index
         obj.C_, obj.intercept_, obj.threshold_ = meta["C"], meta["intercept"], meta["threshold"]
         obj.gated_ = bool(meta["gated"])
+        obj.stack_ = tuple(meta["stack"]) if meta.get("stack") else None
+        obj.lift_ = arrays["lift"]
         obj.ai_specific_ = np.isin(obj.classes_, meta["ai_specific"])
         obj.n_studies_ = meta["n_studies"]
         obj.coef_, obj.mean_, obj.scale_ = arrays["coef"], arrays["mean"], arrays["scale"]

@@ -199,7 +199,9 @@ class Mapper:
         # stable order: score descending, then technique ID
         order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
         # nothing is reported unless one of ATLAS's own techniques reaches the cut (see TechniqueRanker)
-        chosen = [i for i in order if proba[i] >= cut][:top_k] if self.ranker.recognises(proba, cut) else []
+        # no text to map gives no techniques, whatever the threshold
+        recognised = bool(units) and self.ranker.recognises(proba, cut)
+        chosen = [i for i in order if proba[i] >= cut][:top_k] if recognised else []
         hits = []
         if chosen:
             unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units

@@ -16,7 +16,7 @@ def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
     ranker = TechniqueRanker(C_grid=(0.5,))
     assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 3, "head_C": 0.5,
                             "training_kinds": ("steps", "summary", "narrative"), "parent_support": 0.0,
-                            "drop_features": (), "threshold_rule": "coverage", "coverage": 0.9, "ai_gate": True,
+                            "drop_features": (), "threshold_rule": "coverage", "coverage": 0.9, "ai_gate": True, "cooccurrence": True,
                             "random_state": 0}
     fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
     assert fitted is ranker
