@@ -96,8 +96,9 @@ def _gelu_(h: np.ndarray) -> np.ndarray:
 class NumpyBert:
     """BERT encoder + mean pooling + normalisation, float32, no autograd, no torch."""
 
-    def __init__(self, directory: Path):
-        from safetensors.numpy import load_file
+    def __init__(self, directory: Path, weights_bytes: bytes | None = None):
+        """``weights_bytes``: the safetensors file already read (and verified) by the caller."""
+        from safetensors.numpy import load
         from tokenizers import Tokenizer
 
         directory = Path(directory)
@@ -105,7 +106,9 @@ class NumpyBert:
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         try:
-            weights = load_file(str(directory / "model.safetensors"))
+            if weights_bytes is None:
+                weights_bytes = (directory / "model.safetensors").read_bytes()
+            weights = load(weights_bytes)
         except Exception as exc:  # safetensors raises its own error types
             raise ModelError(f"cannot read {directory / 'model.safetensors'}: {exc}") from None
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
@@ -142,7 +145,7 @@ class NumpyBert:
             self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         except Exception as exc:
             raise ModelError(f"cannot read {directory / 'tokenizer.json'}: {exc}") from None
-        # the file asks for fixed padding to 128; we pad per batch instead
+        # the file asks for fixed padding to 128; tokens are packed instead (see forward)
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length)
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from mapper.errors import ModelError
-from mapper.files import data_dir, sha256_file
+from mapper.files import data_dir, sha256_bytes, sha256_file
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -180,8 +180,21 @@ class NumpyBertEncoder:
         if self._bert is None:
             from mapper.bert import NumpyBert
 
-            verify_files(self._path, self._expected)
-            self._bert = NumpyBert(self._path)
+            # The weights are hashed from the very bytes that are loaded: no window to swap the file.
+            others = {k: v for k, v in self._expected.items() if k != "model.safetensors"}
+            verify_files(self._path, others)
+            weights_path = self._path / "model.safetensors"
+            try:
+                weights = weights_path.read_bytes()
+            except OSError as exc:
+                raise ModelError(f"cannot read {weights_path}: {exc.strerror}; reinstall the model package") from None
+            expected = self._expected.get("model.safetensors")
+            if expected and sha256_bytes(weights) != expected:
+                raise ModelError(
+                    f"encoder file {weights_path} has sha256 {sha256_bytes(weights)[:12]}..., expected "
+                    f"{expected[:12]}...; it may have been tampered with: reinstall the model package"
+                )
+            self._bert = NumpyBert(self._path, weights)
         return self._bert
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -30,6 +30,23 @@ def test_help_and_light_commands_do_not_import_torch():
     assert out.strip().splitlines()[-1] == "LIGHT"
 
 
+def test_map_with_built_caches_imports_neither_torch_nor_scikit_learn(tmp_path):
+    """The one-shot path stays light: numpy encoder, TF-IDF and ranker from plain state."""
+    import os
+
+    env = dict(os.environ, ATLAS_MAPPER_CACHE=str(tmp_path / "cache"))
+    code = (
+        "import sys\n"
+        "from mapper.cli import main\n"
+        f"main(['map', '--text', 'the training data was poisoned', '--atlas', r'{FIXTURE_ATLAS}'])\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'sklearn') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)  # builds
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip().splitlines()[-1] == "HEAVY []"
+
+
 def test_data_info(capsys):
     code, out, _ = run(capsys, "data", "info", "--atlas", str(FIXTURE_ATLAS))
     info = json.loads(out)

@@ -141,3 +141,47 @@ def test_tampered_cache_file_is_not_trusted(serve):
     path.write_bytes(path.read_bytes() + b"\n# tampered\n")
     src = data.locate()  # detected, removed, downloaded again
     assert src.origin == "download" and src.sha256 == data.release_for_tag("v5.6.1").sha256
+
+
+@needs_shared()
+def test_download_killed_midway_leaves_nothing_and_the_next_one_works(serve, monkeypatch):
+    """Real processes: `data fetch` is killed while the server is half-way through the file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    body = LATEST.read_bytes()
+    half_sent = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            half_sent.set()
+            time.sleep(20)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    httpd.daemon_threads = True  # do not wait for the stalled handler on close
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    cli = [sys.executable, "-c", "from mapper.cli import entry; entry()", "data", "fetch", "--release", "v5.6.1"]
+    env = dict(os.environ, **{data.MIRROR_ENV: f"http://127.0.0.1:{httpd.server_address[1]}"})
+    proc = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert half_sent.wait(60)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    httpd.shutdown()
+    httpd.server_close()
+    assert not [p for p in _cache_files() if p.name == "ATLAS.yaml"]
+    server = serve(body)  # a good mirror: the next run downloads, verifies and keeps it
+    done = subprocess.run(cli, env=dict(os.environ, **{data.MIRROR_ENV: server.url}), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert data.locate().origin == "cache"

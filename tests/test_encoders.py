@@ -60,3 +60,17 @@ def test_real_encoder_embeds_normalised_rows():
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert encoder.fingerprint == _registry()["encoders"]["all-MiniLM-L6-v2"]["sha256"]["model.safetensors"]
+
+
+def test_numpy_encoder_refuses_tampered_weights(tmp_path, monkeypatch):
+    from mapper.encoders import NumpyBertEncoder
+
+    copy = tmp_path / "model"
+    shutil.copytree(_model_dir(), copy)
+    with open(copy / "model.safetensors", "r+b") as handle:
+        handle.seek(-4, 2)
+        handle.write(b"\x00\x01\x02\x03")
+    encoder = NumpyBertEncoder()
+    monkeypatch.setattr(encoder, "_path", copy)
+    with pytest.raises(ModelError, match="tampered"):
+        encoder.encode(["text"])
