@@ -25,5 +25,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+eval: setup
+	bash eval/reproduce.sh
+
+bench: setup
+	$(BIN)/python eval/bench/bench.py
+
 clean:
-	rm -rf models/index models/ranker models/atlas
+	rm -rf models/index models/ranker models/atlas models/kb

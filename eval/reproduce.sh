@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates every committed file in eval/results. About 40 minutes on 2 CPU cores.
-#   bash eval/reproduce.sh            (run from the repository root, after `make setup`)
+# Regenerates every committed accuracy file in eval/results (about 12 minutes on 2 CPU cores;
+# the speed benchmark is separate: python eval/bench/bench.py).
+#   make eval   (or: bash eval/reproduce.sh from the repository root, after `make setup`)
 set -euo pipefail
 ATLAS=${ATLAS:-../shared/atlas/releases/v5.6.1/ATLAS.yaml}
 BIN=${BIN:-.venv/bin}

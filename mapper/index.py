@@ -60,7 +60,7 @@ def index_key(kb: KnowledgeBase, encoder_fingerprint: str, fields) -> str:
         "encoder": encoder_fingerprint,
         "fields": list(fields),
         "versions": library_versions(),
-        "code": code_fingerprint("index.py", "sparse.py", "kb/clean.py"),
+        "code": code_fingerprint("index.py", "sparse.py", "kb/clean.py", "encoders.py", "bert.py"),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
