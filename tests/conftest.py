@@ -41,6 +41,22 @@ class TinyEncoder:
         return out
 
 
+def run_in_processes(target, args: tuple, n: int = 2, timeout: float = 180) -> list:
+    """Start ``n`` spawned processes of ``target(*args, queue)`` at once; what each put on the queue."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, queue)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return results
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own cache folder and no ambient ATLAS data setting."""

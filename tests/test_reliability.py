@@ -19,7 +19,7 @@ import pytest
 
 from mapper.cli import main
 
-from conftest import FIXTURE_ATLAS
+from conftest import FIXTURE_ATLAS, run_in_processes
 
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-c", "from mapper.cli import entry; entry()"]
@@ -214,15 +214,7 @@ def _train(root: str, fixture: str, queue) -> None:
 
 
 def test_two_processes_training_one_model_train_it_once(tmp_path, fixture_atlas):
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_train, args=(str(tmp_path), str(fixture_atlas), queue)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_in_processes(_train, (str(tmp_path), str(fixture_atlas)))
     assert sorted(n for n, _ in results) == [0, 1]  # one trained; the other waited and loaded it
     assert results[0][1] == results[1][1]
 

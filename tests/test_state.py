@@ -1,10 +1,11 @@
 """Caches under concurrency and on read-only disks, with real processes and real files."""
 
-import multiprocessing as mp
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_in_processes
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,15 +24,7 @@ def _build(target: str, fixture: str, queue) -> None:
 
 
 def test_two_processes_building_one_index_build_it_once(tmp_path, fixture_atlas):
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_build, args=(str(tmp_path / "idx"), str(fixture_atlas), queue)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=120)
-        assert p.exitcode == 0
+    results = run_in_processes(_build, (str(tmp_path / "idx"), str(fixture_atlas)))
     calls = sorted(c for c, _ in results)
     assert calls == [0, 1]  # the second process waited for the lock and reused the first one's index
     assert results[0][1] == results[1][1]
