@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mapper.cooccurrence import lift_matrix, stack_inputs
 from mapper.features import FEATURE_NAMES, Exemplars, Hierarchy, query_features, unit_features
 from mapper.head import LinearHead
 from mapper.index import TechniqueIndex
@@ -174,26 +175,10 @@ class TechniqueRanker:
 
     # -- co-occurrence: techniques that tend to appear together in one incident ----------
     def _lift(self, exclude_group: int | None = None) -> np.ndarray:
-        """Smoothed log-lift of two techniques appearing in one case study (0 on the diagonal)."""
         counts = self.study_counts_
         if exclude_group is not None and 0 <= exclude_group < len(counts):
             counts = np.delete(counts, exclude_group, axis=0)
-        n = max(len(counts), 1)
-        single = (counts.sum(axis=0) + 0.5) / (n + 1)
-        joint = (counts.T @ counts + 0.1) / (n + 1)
-        lift = np.log(joint / np.outer(single, single))
-        np.fill_diagonal(lift, 0.0)
-        unseen = counts.sum(axis=0) == 0
-        lift[unseen, :] = 0.0
-        lift[:, unseen] = 0.0
-        return lift.astype(np.float32)
-
-    @staticmethod
-    def _stack_inputs(p1: np.ndarray, lift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logit of the first-stage probability, co-occurrence support from the other techniques)."""
-        p1 = np.clip(p1, 1e-6, 1 - 1e-6)
-        support = (p1 @ lift.T) / (p1.sum(axis=-1, keepdims=True) + 1e-9)
-        return np.log(p1 / (1 - p1)), support
+        return lift_matrix(counts)
 
     def _fit_cooccurrence(self, Xs, y, groups) -> None:
         """A second logistic stage over [first-stage logit, co-occurrence support], on the same
@@ -213,7 +198,7 @@ class TechniqueRanker:
         logit, support = np.zeros_like(p1), np.zeros_like(p1)
         for g in np.unique(query_groups):
             rows = query_groups == g
-            logit[rows], support[rows] = self._stack_inputs(p1[rows], self._lift(int(g)))
+            logit[rows], support[rows] = stack_inputs(p1[rows], self._lift(int(g)))
         return logit, support
 
     def _training_proba(self, Xs, groups) -> np.ndarray:
@@ -340,7 +325,7 @@ class TechniqueRanker:
     def _proba(self, feats: np.ndarray) -> np.ndarray:
         proba = _sigmoid(((feats - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
         if getattr(self, "stack_", None) is not None:
-            logit, support = self._stack_inputs(proba, self.lift_)
+            logit, support = stack_inputs(proba, self.lift_)
             a, b, c = self.stack_
             proba = _sigmoid(a * logit + b * support + c)
         if self.parent_support > 0:

@@ -101,8 +101,8 @@ def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = No
 
 def _model_key(index: TechniqueIndex, kb: KnowledgeBase, params: dict) -> str:
     studies = [c.id for c in kb.case_studies]
-    code = code_fingerprint("learn.py", "features.py", "head.py", "text.py", "encoders.py", "bert.py", "sparse.py",
-                            "rank.py")
+    code = code_fingerprint("learn.py", "cooccurrence.py", "features.py", "head.py", "text.py", "encoders.py", "bert.py",
+                            "sparse.py", "rank.py")
     payload = {"index": index.key, "params": params, "studies": studies, "code": code}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
