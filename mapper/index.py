@@ -22,7 +22,7 @@ from mapper.kb import KnowledgeBase, Technique
 from mapper.sparse import SparseText
 from mapper.store import artifact_key, load_artifact, save_artifact
 
-DEFAULT_DOC_FIELDS = ("name", "description", "tactics", "parent")
+DEFAULT_DOC_FIELDS = ("name", "description", "tactics", "parent", "mitigations")
 
 
 def technique_document(kb: KnowledgeBase, tech: Technique, fields=DEFAULT_DOC_FIELDS) -> str:
