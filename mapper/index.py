@@ -23,6 +23,7 @@ from mapper.sparse import SparseText
 from mapper.store import artifact_key, load_artifact, save_artifact
 
 DEFAULT_DOC_FIELDS = ("name", "description", "tactics", "parent", "mitigations")
+DOC_FIELDS = DEFAULT_DOC_FIELDS  # every field a technique document can have
 
 
 def technique_document(kb: KnowledgeBase, tech: Technique, fields=DEFAULT_DOC_FIELDS) -> str:

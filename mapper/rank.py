@@ -93,7 +93,10 @@ def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = No
     whether the index was just built or loaded: an embedding's last float bits depend on its batch.
     """
     root = Path(root) if root else cache_dir()
-    index_dir = root / "index" / (kb.source.sha256[:16] if kb.source else "unknown")
+    name = kb.source.sha256[:16] if kb.source else "unknown"
+    if tuple(doc_fields) != DEFAULT_DOC_FIELDS:  # an experiment's index never replaces the production one
+        name += "-" + hashlib.sha256(",".join(doc_fields).encode()).hexdigest()[:8]
+    index_dir = root / "index" / name
     index = TechniqueIndex.load_or_build(index_dir, kb, encoder, doc_fields)
     encoder.prime(index.documents, index.dense)
     return index

@@ -188,3 +188,21 @@ def test_saved_model_can_be_scored_on_a_labelled_file(ctx, mini_mapper, tmp_path
     report = run_eval([str(items)], "loco", methods=[f"default:model_dir={saved}"], ctx=ctx)["items"]
     (method,) = report["methods"].values()
     assert method["queries"] == 1 and 0.0 <= method["metrics"]["MAP"] <= 1.0
+
+
+def test_doc_fields_option_is_validated_and_keeps_its_own_index(mini_kb, tiny_encoder, tmp_path):
+    from atlas_eval.harness import parse_doc_fields
+
+    from mapper.encoders import CachedEncoder
+    from mapper.index import DEFAULT_DOC_FIELDS
+    from mapper.rank import open_index
+
+    assert parse_doc_fields(None) == DEFAULT_DOC_FIELDS
+    assert parse_doc_fields("name, description") == ("name", "description")
+    with pytest.raises(UsageError, match="unknown document field"):
+        parse_doc_fields("name,colour")
+    encoder = CachedEncoder(tiny_encoder)
+    default = open_index(mini_kb, encoder, tmp_path)
+    other = open_index(mini_kb, encoder, tmp_path, doc_fields=("name",))
+    assert default.documents != other.documents
+    assert len(list((tmp_path / "index").glob("*/manifest.json"))) == 2  # neither replaced the other

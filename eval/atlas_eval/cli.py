@@ -24,16 +24,17 @@ def register(app) -> None:
         atlas: Annotated[Optional[Path], typer.Option("--atlas", help="Path to the ATLAS.yaml to evaluate on.")] = None,
         release: Annotated[Optional[str], typer.Option("--release")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Encoder for every dense method.")] = None,
+        doc_fields: Annotated[Optional[str], typer.Option("--doc-fields", help="Technique document fields, comma-separated (default: name,description,tactics,parent,mitigations).")] = None,
     ):
         """Benchmark mapping methods on ATLAS case studies, side by side with baselines."""
         import json
         import shlex
         import sys
 
-        from atlas_eval.harness import run_eval
+        from atlas_eval.harness import parse_doc_fields, run_eval
 
         reports = run_eval(task, protocol, train_release, methods, max_folds, atlas, release, model,
-                           progress=sys.stderr.isatty())
+                           progress=sys.stderr.isatty(), doc_fields=parse_doc_fields(doc_fields))
         command = "atlas-mapper eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         from atlas_eval.report import render_markdown, render_table, write_outputs
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from mapper.data import release_for_tag
 from mapper.encoders import CachedEncoder, get_encoder
 from mapper.errors import UsageError
+from mapper.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
 from mapper.kb import load_kb
 from mapper.rank import open_index
 
@@ -15,10 +16,21 @@ from atlas_eval.methods import DEFAULT_METHODS, Context
 from atlas_eval.runner import PROTOCOLS, evaluate
 
 
-def build_context(atlas=None, release=None, model=None) -> Context:
+def parse_doc_fields(spec: str | None) -> tuple[str, ...]:
+    """'name,description,...' -> the technique document fields to use (default: DEFAULT_DOC_FIELDS)."""
+    if not spec:
+        return DEFAULT_DOC_FIELDS
+    fields = tuple(f.strip() for f in spec.split(",") if f.strip())
+    unknown = [f for f in fields if f not in DOC_FIELDS]
+    if unknown or not fields:
+        raise UsageError(f"unknown document field(s) {unknown or spec!r}; choose from {', '.join(DOC_FIELDS)}")
+    return fields
+
+
+def build_context(atlas=None, release=None, model=None, doc_fields=DEFAULT_DOC_FIELDS) -> Context:
     kb = load_kb(atlas, release=release)
     encoder = CachedEncoder(get_encoder(model))
-    return Context(kb, encoder, open_index(kb, encoder))
+    return Context(kb, encoder, open_index(kb, encoder, doc_fields=doc_fields))
 
 
 def _older_release(ref: str, ctx: Context):
@@ -35,10 +47,10 @@ def _older_release(ref: str, ctx: Context):
 
 
 def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
-             model=None, progress=False, ctx: Context | None = None) -> dict:
+             model=None, progress=False, ctx: Context | None = None, doc_fields=DEFAULT_DOC_FIELDS) -> dict:
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
-    ctx = ctx or build_context(atlas, release, model)
+    ctx = ctx or build_context(atlas, release, model, doc_fields)
     datasets = []
     for task in tasks:
         if task in TASKS:
