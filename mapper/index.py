@@ -22,8 +22,8 @@ from mapper.kb import KnowledgeBase, Technique
 from mapper.sparse import SparseText
 from mapper.store import artifact_key, load_artifact, save_artifact
 
-DEFAULT_DOC_FIELDS = ("name", "description", "tactics", "parent", "mitigations")
-DOC_FIELDS = DEFAULT_DOC_FIELDS  # every field a technique document can have
+DEFAULT_DOC_FIELDS = ("name", "description", "tactics", "parent")
+DOC_FIELDS = (*DEFAULT_DOC_FIELDS, "mitigations")  # every field a technique document can have
 
 
 def technique_document(kb: KnowledgeBase, tech: Technique, fields=DEFAULT_DOC_FIELDS) -> str:
