@@ -9,7 +9,6 @@ from pathlib import Path
 
 from mapper.errors import InputError
 from mapper.inputs import iter_records
-from mapper.learn import text_units
 from mapper.rank import Mapper
 
 
@@ -48,7 +47,7 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
     with open(out, mode) as handle:
         for chunk in _chunks(records, CHUNK):
             # one encoding pass per chunk; input is streamed, so memory does not grow with the file
-            mapper.encoder.encode([u for r in chunk if r.error is None for u in text_units(r.text)[0]])
+            mapper.prefetch([r.text for r in chunk if r.error is None])
             for record in chunk:
                 row = _row(mapper, record, top_k, threshold)
                 stats["errors"] += "error" in row

@@ -44,18 +44,22 @@ def default_encoder_name() -> str:
     return _registry()["default"]
 
 
+def check_digest(path: Path, actual: str, expected: str) -> None:
+    """Raise ModelError when a model file's sha256 is not the recorded one."""
+    if actual != expected:
+        raise ModelError(
+            f"encoder file {path} has sha256 {actual[:12]}..., expected {expected[:12]}...; "
+            "it may have been tampered with: reinstall the model package"
+        )
+
+
 def verify_files(directory: Path, expected: dict[str, str]) -> None:
     """Raise ModelError unless every file in ``expected`` has its recorded sha256."""
     for filename, digest in expected.items():
         path = directory / filename
         if not path.is_file():
             raise ModelError(f"encoder file missing: {path}; reinstall the model package")
-        actual = sha256_file(path)
-        if actual != digest:
-            raise ModelError(
-                f"encoder file {path} has sha256 {actual[:12]}..., expected {digest[:12]}...; "
-                "it may have been tampered with: reinstall the model package"
-            )
+        check_digest(path, sha256_file(path), digest)
 
 
 def _resolve(name_or_path: str) -> tuple[str, Path | None, dict[str, str]]:
@@ -189,11 +193,8 @@ class NumpyBertEncoder:
             except OSError as exc:
                 raise ModelError(f"cannot read {weights_path}: {exc.strerror}; reinstall the model package") from None
             expected = self._expected.get("model.safetensors")
-            if expected and sha256_bytes(weights) != expected:
-                raise ModelError(
-                    f"encoder file {weights_path} has sha256 {sha256_bytes(weights)[:12]}..., expected "
-                    f"{expected[:12]}...; it may have been tampered with: reinstall the model package"
-                )
+            if expected:
+                check_digest(weights_path, sha256_bytes(weights), expected)
             self._bert = NumpyBert(self._path, weights)
         return self._bert
 

@@ -39,8 +39,8 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out, err = proc.communicate()
-    # communicate() reaps the child; its rusage is folded into RUSAGE_CHILDREN only as a max,
-    # so each child reports its own peak (below) where it matters.
+    # Peak memory is not read here: RUSAGE_CHILDREN keeps only the largest child so far, so each
+    # measured command is run under child_rss (or measures itself) and reports its own peak.
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(cmd)}\n{err.decode(errors='replace')[-2000:]}")
