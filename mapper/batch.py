@@ -10,6 +10,7 @@ from pathlib import Path
 from mapper.errors import InputError
 from mapper.inputs import iter_records
 from mapper.rank import Mapper
+from mapper.text import MAX_TEXT_CHARS
 
 
 def _done_lines(out: Path) -> int:
@@ -22,6 +23,18 @@ def _done_lines(out: Path) -> int:
         if keep != len(data):
             handle.truncate(keep)
     return data[:keep].count(b"\n")
+
+
+# JSON leaves these unescaped, yet many line readers (Python's str.splitlines among them) break lines at them
+_LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def jsonl_line(row: dict) -> str:
+    """One JSONL line that every line reader sees as one line."""
+    text = json.dumps(row, ensure_ascii=False)
+    for char, escaped in _LINE_BREAKS_JSON_KEEPS.items():
+        text = text.replace(char, escaped)
+    return text + "\n"
 
 
 CHUNK = 64  # records whose sentences are encoded together
@@ -39,7 +52,7 @@ def _chunks(records, size: int):
 
 
 def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshold: float | None = None,
-              resume: bool = False, max_chars: int = 2_000_000, progress: bool = False) -> dict:
+              resume: bool = False, max_chars: int = MAX_TEXT_CHARS, progress: bool = False) -> dict:
     skip = _done_lines(out) if resume else 0
     stats = {"written": 0, "errors": 0, "skipped": skip}
     mode = "ab" if resume else "wb"
@@ -47,12 +60,12 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
     with open(out, mode) as handle:
         for chunk in _chunks(records, CHUNK):
             # one encoding pass per chunk; input is streamed, so memory does not grow with the file
-            mapper.prefetch([r.text for r in chunk if r.error is None])
+            mapper.prefetch([r.text for r in chunk if r.error is None], max_chars)
             for record in chunk:
-                row = _row(mapper, record, top_k, threshold)
+                row = _row(mapper, record, top_k, threshold, max_chars)
                 stats["errors"] += "error" in row
                 # one write per record, flushed, so an interruption loses at most the line in flight
-                handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+                handle.write(jsonl_line(row).encode("utf-8"))
                 handle.flush()
                 stats["written"] += 1
                 if progress and stats["written"] % 10 == 0:
@@ -63,11 +76,11 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
     return stats
 
 
-def _row(mapper: Mapper, record, top_k: int, threshold: float | None) -> dict:
+def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars: int) -> dict:
     if record.error is not None:
         return {"id": record.id, "line": record.line, "error": record.error}
     try:
-        result = mapper.map(record.text, top_k=top_k, threshold=threshold)
+        result = mapper.map(record.text, top_k=top_k, threshold=threshold, max_chars=max_chars)
     except InputError as exc:  # this record is bad, not the run
         return {"id": record.id, "line": record.line, "error": str(exc)}
     return {"id": record.id, "line": record.line, **result.to_dict()}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,12 @@ from mapper.errors import ModelError
 
 # Tokens per forward pass: large enough for efficient matrix products, small enough to stay in cache.
 MAX_PACK_TOKENS = 512
+
+# One encode at a time, process-wide. threadpool_limits sets the BLAS thread count for the whole
+# process and restores what it found on exit: two overlapping encodes would each restore the other's
+# setting, and could leave BLAS on one thread for good. Serialising costs no throughput, since one
+# encode already keeps every core busy.
+_ENCODE_LOCK = threading.Lock()
 
 
 def _read_json(path: Path) -> dict:
@@ -226,6 +233,11 @@ class NumpyBert:
         return packs
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts``, one row each; safe to call from several threads."""
+        with _ENCODE_LOCK:
+            return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

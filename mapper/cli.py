@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Optional
@@ -33,6 +34,17 @@ app.add_typer(techniques_app, name="techniques")
 
 _state = {"debug": False}
 
+
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """An Enum for an option with fixed values: typer rejects anything else as a usage error naming them."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+# mapper.outputs.FORMATS, spelled out so that parsing and --help never import the renderers (a test
+# checks that the two agree).
+MapFormat = choices("MapFormat", ("table", "json", "yaml", "markdown", "navigator"))
+DiffFormat = choices("DiffFormat", ("text", "json"))
+
 AtlasOpt = Annotated[Optional[Path], typer.Option("--atlas", help="Path to an ATLAS.yaml (else $ATLAS_MAPPER_DATA, the cache, or a download).")]
 ReleaseOpt = Annotated[Optional[str], typer.Option("--release", help="ATLAS release tag to use when none is given by path, e.g. v5.6.1.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2).")]
@@ -40,8 +52,22 @@ OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from mapper import about
+
+        info = about()
+        typer.echo(f"atlas-mapper {info['version']} (default ATLAS release {info['atlas_release']}, "
+                   f"default encoder {info['encoder']})")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False):
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="Print the version, the default ATLAS release and encoder, and exit.")] = False,
+):
     _state["debug"] = debug
 
 
@@ -71,24 +97,22 @@ def map_command(
     text: Annotated[Optional[str], typer.Option("--text", help="The write-up itself, instead of a file.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report at most this many techniques.")] = 10,
     threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Minimum probability (default: the model's tuned threshold).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, yaml, markdown or navigator.")] = "table",
+    fmt: Annotated[MapFormat, typer.Option("--format", "-f", help="Output format.")] = MapFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
-    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Refuse longer write-ups.")] = 2_000_000,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Refuse longer write-ups.")] = 2_000_000,  # mapper.text.MAX_TEXT_CHARS
     atlas: AtlasOpt = None,
     release: ReleaseOpt = None,
     model: ModelOpt = None,
 ):
     """Map one write-up to ranked ATLAS techniques with evidence."""
     from mapper.inputs import read_text
-    from mapper.outputs import FORMATS, render
+    from mapper.outputs import render
 
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     content, _ = read_text(file, text, max_chars)
     mapper = _mapper(atlas, release, model)
-    result = mapper.map(content, top_k=top_k, threshold=threshold)
-    _emit(render(result, fmt, mapper.kb), output, force)
+    result = mapper.map(content, top_k=top_k, threshold=threshold, max_chars=max_chars)
+    _emit(render(result, fmt.value, mapper.kb), output, force)
 
 
 @app.command("batch")
@@ -146,7 +170,7 @@ def data_fetch(release: ReleaseOpt = None):
 def data_diff(
     old: Annotated[str, typer.Argument(help="Old release: a tag (v4.4.0) or a path to ATLAS.yaml.")],
     new: Annotated[str, typer.Argument(help="New release: a tag or a path.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")] = DiffFormat.text,
 ):
     """Techniques added, removed, renamed and moved between tactics."""
     from mapper.kb import diff_kb, load_kb
@@ -156,11 +180,9 @@ def data_diff(
         return load_kb(path) if path.exists() else load_kb(release=ref)
 
     diff = diff_kb(load(old), load(new))
-    if fmt == "json":
+    if fmt is DiffFormat.json:
         typer.echo(json.dumps(diff, indent=2))
         return
-    if fmt != "text":
-        raise UsageError("--format must be text or json")
     typer.echo(f"{diff['old']['release']} -> {diff['new']['release']}")
     for label, key in (("added", "added"), ("removed", "removed"), ("renamed", "renamed"), ("moved between tactics", "moved")):
         rows = diff[key]

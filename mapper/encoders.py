@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -101,6 +102,7 @@ class SentenceTransformerEncoder:
         self.name, self._path, self._expected = _resolve(model)
         self._st = None
         self._fingerprint: str | None = None
+        self._load_lock = threading.Lock()  # threads mapping at once load the model once
 
     @property
     def fingerprint(self) -> str:
@@ -117,6 +119,12 @@ class SentenceTransformerEncoder:
     def _load(self):
         if self._st is not None:
             return self._st
+        with self._load_lock:
+            if self._st is None:
+                self._st = self._build()
+        return self._st
+
+    def _build(self):
         if self._path is not None:
             verify_files(self._path, self._expected)
             target, local_only = str(self._path), True
@@ -137,13 +145,12 @@ class SentenceTransformerEncoder:
             raise ModelError("sentence-transformers is not installed; run 'pip install atlas-mapper'") from None
         hf_logging.disable_progress_bar()
         try:
-            self._st = SentenceTransformer(
+            return SentenceTransformer(
                 target, device="cpu", local_files_only=local_only, trust_remote_code=False,
                 model_kwargs={"use_safetensors": True},
             )
         except Exception as exc:  # the library raises many kinds; ours is one
             raise ModelError(f"cannot load encoder {self.name!r}: {exc}".splitlines()[0]) from None
-        return self._st
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -173,6 +180,7 @@ class NumpyBertEncoder:
         if self._path is None:
             raise ModelError(f"encoder {self.name!r} is not a local folder; the numpy backend needs one")
         self._bert = None
+        self._load_lock = threading.Lock()  # threads mapping at once read and verify the weights once
 
     @property
     def fingerprint(self) -> str:
@@ -181,22 +189,28 @@ class NumpyBertEncoder:
         return f"{weights}:numpy"
 
     def _load(self):
-        if self._bert is None:
-            from mapper.bert import NumpyBert
-
-            # The weights are hashed from the very bytes that are loaded: no window to swap the file.
-            others = {k: v for k, v in self._expected.items() if k != "model.safetensors"}
-            verify_files(self._path, others)
-            weights_path = self._path / "model.safetensors"
-            try:
-                weights = weights_path.read_bytes()
-            except OSError as exc:
-                raise ModelError(f"cannot read {weights_path}: {exc.strerror}; reinstall the model package") from None
-            expected = self._expected.get("model.safetensors")
-            if expected:
-                check_digest(weights_path, sha256_bytes(weights), expected)
-            self._bert = NumpyBert(self._path, weights)
+        if self._bert is not None:
+            return self._bert
+        with self._load_lock:
+            if self._bert is None:
+                self._bert = self._build()
         return self._bert
+
+    def _build(self):
+        from mapper.bert import NumpyBert
+
+        # The weights are hashed from the very bytes that are loaded: no window to swap the file.
+        others = {k: v for k, v in self._expected.items() if k != "model.safetensors"}
+        verify_files(self._path, others)
+        weights_path = self._path / "model.safetensors"
+        try:
+            weights = weights_path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read {weights_path}: {exc.strerror}; reinstall the model package") from None
+        expected = self._expected.get("model.safetensors")
+        if expected:
+            check_digest(weights_path, sha256_bytes(weights), expected)
+        return NumpyBert(self._path, weights)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self._load().encode(list(texts))
@@ -234,6 +248,9 @@ class CachedEncoder:
 
     Primed texts (the technique index) stay for good; everything else is kept in a
     least-recently-used cache of ``max_items`` rows, so memory stays flat over a long batch.
+    Safe to share between threads: the bookkeeping runs under a lock, the encoding outside it
+    (so lookups never wait for another thread's encoding), and a text encoded by two threads at
+    once is stored once, every caller getting the stored row.
     """
 
     def __init__(self, encoder, max_items: int = 50_000):
@@ -242,6 +259,7 @@ class CachedEncoder:
         self.max_items = max_items
         self._fixed: dict[str, np.ndarray] = {}
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def fingerprint(self) -> str:
@@ -251,14 +269,17 @@ class CachedEncoder:
         """Seed the cache with vectors computed earlier (the technique index), so results never
         depend on whether the index was just built or loaded from disk: the last float bits of an
         embedding depend on what it was batched with."""
-        for text, row in zip(texts, vectors):
-            self._fixed.setdefault(text, row)
+        with self._lock:
+            for text, row in zip(texts, vectors):
+                self._fixed.setdefault(text, row)
 
     def clear(self) -> None:
         """Forget everything but the primed rows."""
-        self._recent.clear()
+        with self._lock:
+            self._recent.clear()
 
     def _get(self, text: str) -> np.ndarray | None:
+        """The cached row (refreshed as most recent) or None; call with the lock held."""
         row = self._fixed.get(text)
         if row is None:
             row = self._recent.get(text)
@@ -269,12 +290,19 @@ class CachedEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
-        found = {t: row for t in dict.fromkeys(texts) if (row := self._get(t)) is not None}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        unique = list(dict.fromkeys(texts))
+        with self._lock:
+            found = {t: row for t in unique if (row := self._get(t)) is not None}
+        missing = [t for t in unique if t not in found]
         if missing:
-            for text, row in zip(missing, self.encoder.encode(missing)):
-                found[text] = row
-                self._recent[text] = row
-            while len(self._recent) > self.max_items:
-                self._recent.popitem(last=False)
+            vectors = self.encoder.encode(missing)
+            with self._lock:
+                for text, row in zip(missing, vectors):
+                    # another thread may have stored it meanwhile: keep the first, so all callers agree
+                    stored = self._get(text)
+                    if stored is None:
+                        self._recent[text] = stored = row
+                    found[text] = stored
+                while len(self._recent) > self.max_items:
+                    self._recent.popitem(last=False)
         return np.stack([found[t] for t in texts])

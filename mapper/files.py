@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mapper.errors import OutputError
+from mapper.errors import MapperError, OutputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,10 +58,24 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# What the package reads from its own data folder at run time (the wheel ships them as mapper/_data).
+DATA_FILES = ("encoders.json", "releases.json")
+
+
 def data_dir() -> Path:
-    """The project's own data: ``data/`` in a checkout, ``mapper/_data`` in a wheel."""
-    packaged = Path(__file__).resolve().parent / "_data"
-    return packaged if packaged.is_dir() else PROJECT_ROOT / "data"
+    """The project's own data: ``mapper/_data`` in a wheel, ``data/`` in a source checkout.
+
+    A folder counts only when it holds every file of ``DATA_FILES``, so a partial copy never
+    shadows the complete one.
+    """
+    candidates = (Path(__file__).resolve().parent / "_data", PROJECT_ROOT / "data")
+    for folder in candidates:
+        if all((folder / name).is_file() for name in DATA_FILES):
+            return folder
+    raise MapperError(
+        f"atlas-mapper's data files ({', '.join(DATA_FILES)}) are in neither {candidates[0]} nor {candidates[1]}; "
+        "reinstall atlas-mapper"
+    )
 
 
 def cache_dir() -> Path:

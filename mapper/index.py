@@ -19,6 +19,7 @@ from mapper import __version__
 from mapper.errors import ModelError
 from mapper.files import build_lock, code_fingerprint
 from mapper.kb import KnowledgeBase, Technique
+from mapper.progress import announce
 from mapper.sparse import SparseText
 from mapper.store import artifact_key, load_artifact, save_artifact
 
@@ -110,6 +111,7 @@ class TechniqueIndex:
                     return cls.load(directory)
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"rebuilding the technique index: {exc}", stacklevel=2)
+            announce(f"building the technique index for ATLAS {kb.release_tag or kb.version} (first run only)")
             index = cls.build(kb, encoder, fields)
             try:
                 index.save(directory)

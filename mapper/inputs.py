@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mapper.errors import InputError
+from mapper.text import MAX_TEXT_CHARS
 
-MAX_INPUT_BYTES = 2_000_000  # about 300,000 words; raise with --max-chars
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 
 
@@ -24,7 +24,7 @@ def decode_text(raw: bytes, where: str) -> str:
     return text.replace("\x00", " ")
 
 
-def read_text(path: str | None, text: str | None, max_chars: int = MAX_INPUT_BYTES) -> tuple[str, str]:
+def read_text(path: str | None, text: str | None, max_chars: int = MAX_TEXT_CHARS) -> tuple[str, str]:
     """(text, where it came from) from --text, a file, or '-' for standard input."""
     if text is not None and path is not None:
         raise InputError("give either FILE or --text, not both")
@@ -60,7 +60,7 @@ class Record:
     error: str | None = None
 
 
-def iter_records(source: Path, max_chars: int = MAX_INPUT_BYTES):
+def iter_records(source: Path, max_chars: int = MAX_TEXT_CHARS):
     """Records of a JSONL file or a folder of text files, in input order; bad ones carry an error."""
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)

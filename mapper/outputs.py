@@ -10,7 +10,7 @@ import yaml
 
 from mapper.errors import UsageError
 from mapper.kb import KnowledgeBase, tactic_shortname
-from mapper.rank import MappingResult
+from mapper.result import MappingResult
 
 FORMATS = ("table", "json", "yaml", "markdown", "navigator")
 NO_TECHNIQUE = "no ATLAS technique recognised"

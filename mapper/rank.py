@@ -9,80 +9,25 @@ the loaded release, cached under the cache folder with a model card), and
 from __future__ import annotations
 
 import hashlib
-import json
 import warnings as _warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mapper.card import card_markdown, model_card, model_key
 from mapper.encoders import CachedEncoder, get_encoder
 from mapper.errors import InputError, ModelError, UsageError
-from mapper.files import atomic_write_text, build_lock, cache_dir, code_fingerprint
+from mapper.files import atomic_write_text, build_lock, cache_dir
 from mapper.index import DEFAULT_DOC_FIELDS, TechniqueIndex
 from mapper.kb import KnowledgeBase, load_kb
-from mapper.learn import TechniqueRanker, text_units
+from mapper.learn import TechniqueRanker
+from mapper.progress import announce
+from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
 from mapper.store import artifact_key, load_artifact, save_artifact
+from mapper.text import MAX_TEXT_CHARS, text_units
 
 DEFAULT_TOP_K = 10
 MAX_EVIDENCE = 3
-MAX_CHARS = 2_000_000
-
-
-@dataclass
-class Evidence:
-    text: str
-    start: int
-    end: int
-    score: float
-
-
-@dataclass
-class TacticRef:
-    id: str
-    name: str
-
-
-@dataclass
-class TechniqueHit:
-    id: str
-    name: str
-    tactics: list[TacticRef]
-    score: float
-    evidence: list[Evidence] = field(default_factory=list)
-    parent: str | None = None
-
-
-@dataclass
-class MappingResult:
-    atlas: dict
-    model: dict
-    techniques: list[TechniqueHit]
-    threshold: float
-    top_k: int
-
-    @property
-    def recognised(self) -> bool:
-        return bool(self.techniques)
-
-    def to_dict(self) -> dict:
-        out = {
-            "atlas": self.atlas,
-            "model": self.model,
-            "threshold": self.threshold,
-            "top_k": self.top_k,
-            "techniques": [],
-            "recognised": self.recognised,
-        }
-        for hit in self.techniques:
-            row = asdict(hit)
-            if row["parent"] is None:
-                del row["parent"]
-            out["techniques"].append(row)
-        return out
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
 
 def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = None,
@@ -100,14 +45,6 @@ def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = No
     index = TechniqueIndex.load_or_build(index_dir, kb, encoder, doc_fields)
     encoder.prime(index.documents, index.dense)
     return index
-
-
-def _model_key(index: TechniqueIndex, kb: KnowledgeBase, params: dict) -> str:
-    studies = [c.id for c in kb.case_studies]
-    code = code_fingerprint("learn.py", "cooccurrence.py", "features.py", "head.py", "text.py", "encoders.py", "bert.py",
-                            "sparse.py", "rank.py")
-    payload = {"index": index.key, "params": params, "studies": studies, "code": code}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Mapper:
@@ -135,8 +72,8 @@ class Mapper:
 
     @classmethod
     def from_parts(cls, kb, encoder, index, root: Path, ranker_params: dict | None = None, retrain: bool = False) -> "Mapper":
-        params = {p: getattr(TechniqueRanker(**(ranker_params or {})), p) for p in TechniqueRanker.PARAMS}
-        key = _model_key(index, kb, params)
+        params = TechniqueRanker(**(ranker_params or {})).get_params()
+        key = model_key(index, kb, params)
         model_dir = Path(root) / "ranker" / key[:16]
         with build_lock(model_dir):  # concurrent first runs train once
             if not retrain and artifact_key(model_dir) == key:
@@ -146,36 +83,23 @@ class Mapper:
                     return cls(kb, encoder, index, ranker, meta["card"])
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
+            announce(f"training the ranker on {len(kb.case_studies)} case studies (first run only; about 20 s)")
             ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder)
-            card = cls._card(kb, encoder, index, ranker, params)
+            card = model_card(kb, encoder, index, ranker)
             state_meta, arrays = ranker.state()
             try:
                 save_artifact(model_dir, arrays, {"key": key, "ranker": state_meta, "card": card})
-                atomic_write_text(model_dir / "MODEL_CARD.md", _card_markdown(card))
+                atomic_write_text(model_dir / "MODEL_CARD.md", card_markdown(card))
             except Exception as exc:
                 _warnings.warn(f"could not save the trained ranker ({exc}); it will be retrained next time", stacklevel=2)
             return cls(kb, encoder, index, ranker, card)
-
-    @staticmethod
-    def _card(kb, encoder, index, ranker, params) -> dict:
-        return {
-            "atlas": kb.atlas_info(),
-            "encoder": {"name": encoder.name, "weights_sha256": encoder.fingerprint},
-            "index_key": index.key,
-            "ranker": {
-                "params": params, "C": ranker.C_, "threshold": ranker.threshold_, "ai_gate": ranker.gated_,
-                "trained_on_case_studies": len(kb.case_studies),
-                "exemplars": int(len(ranker.exemplars_.labels)),
-            },
-            "cross_validated_metrics": _committed_metrics(),
-        }
 
     # -- mapping -----------------------------------------------------------------
     @property
     def model_info(self) -> dict:
         return {
             "encoder": self.encoder.name,
-            "ranker": "learned" if self.ranker.C_ is not None else "zero-shot",
+            "ranker": "learned" if self.ranker.learned else "zero-shot",
             "threshold": self.ranker.threshold_,
             "ai_gate": self.ranker.gated_,
         }
@@ -189,11 +113,13 @@ class Mapper:
         proba, per_unit = self.ranker.score(vectors, units)
         return proba, units, spans, vectors, per_unit
 
-    def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None) -> MappingResult:
+    def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None,
+            max_chars: int = MAX_TEXT_CHARS) -> MappingResult:
         if not isinstance(text, str):
             raise InputError("text must be a string")
-        if len(text) > MAX_CHARS:
-            raise InputError(f"text is {len(text):,} characters; the limit is {MAX_CHARS:,}: split the write-up")
+        if len(text) > max_chars:
+            raise InputError(f"text has {len(text):,} characters, over the limit of {max_chars:,}; "
+                             "split the write-up or raise the limit with --max-chars")
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
         cut = self.ranker.threshold_ if threshold is None else float(threshold)
@@ -214,10 +140,10 @@ class Mapper:
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
         return MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k)
 
-    def prefetch(self, texts: list[str]) -> None:
+    def prefetch(self, texts: list[str], max_chars: int = MAX_TEXT_CHARS) -> None:
         """Encode the sentences of several write-ups in one pass, ahead of mapping them one by one:
         several times faster for short texts (bigger matrix products, each distinct sentence once)."""
-        self.encoder.encode([u for text in texts if len(text) <= MAX_CHARS for u in text_units(text)[0]])
+        self.encoder.encode([u for text in texts if len(text) <= max_chars for u in text_units(text)[0]])
 
     def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray) -> TechniqueHit:
         tech = self.kb.techniques[self.index.ids[col]]
@@ -225,19 +151,3 @@ class Mapper:
         best = sorted(range(len(spans)), key=lambda i: (-float(unit_scores[i]), i))[:MAX_EVIDENCE]
         evidence = [Evidence(spans[i].text, spans[i].start, spans[i].end, round(float(unit_scores[i]), 4)) for i in best]
         return TechniqueHit(tech.id, tech.name, tactics, round(score, 4), evidence, tech.parent)
-
-
-def _committed_metrics() -> dict:
-    """Cross-validated figures from the last committed evaluation run, if present."""
-    from mapper.files import PROJECT_ROOT
-
-    path = PROJECT_ROOT / "eval" / "results" / "summary.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _card_markdown(card: dict) -> str:
-    lines = ["# atlas-mapper ranker", "", "```json", json.dumps(card, indent=2), "```", ""]
-    return "\n".join(lines)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -60,11 +59,3 @@ def artifact_key(directory: Path) -> str | None:
         return json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8")).get("key")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def writable(directory: Path) -> bool:
-    directory = Path(directory)
-    probe = directory if directory.exists() else directory.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return os.access(probe, os.W_OK)

@@ -29,6 +29,8 @@ _ABBREVIATIONS = {
     "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 }
 _LEADING_MARKER = re.compile(r"[ \t]*(?:[-*+\u2022\u25aa\u2023\u25e6>#]+|\d{1,3}[.)])[ \t]+")
+# The longest write-up mapped unless the caller raises it (about 300,000 words).
+MAX_TEXT_CHARS = 2_000_000
 _WORDLIKE = re.compile(r"[^\W_]", re.UNICODE)
 
 
@@ -109,3 +111,9 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[Sent
                 if b > a and _WORDLIKE.search(text, a, b):
                     out.append(Sentence(a, b, text[a:b]))
     return out
+
+
+def text_units(text: str) -> tuple[list[str], list[Sentence]]:
+    """The cleaned sentence texts a write-up is scored by, and their spans (offsets into ``text``)."""
+    spans = [s for s in split_sentences(text) if s.clean]
+    return [s.clean for s in spans], spans

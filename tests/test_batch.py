@@ -73,3 +73,12 @@ def test_batch_property_one_output_per_input(mini_mapper, tmp_path_factory, text
     assert [r["line"] for r in rows] == list(range(1, len(texts) + 1))
     for row, text in zip(rows, texts):
         assert ("error" in row) == (text is None)
+
+
+def test_unicode_line_separators_in_text_stay_inside_their_output_line(mini_mapper, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "poison\u2028the training\x85data\u2029"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    run_batch(mini_mapper, src, out)
+    (row,) = _lines(out)  # str.splitlines breaks at U+0085, U+2028 and U+2029 unless they are escaped
+    assert row["id"] == "a"

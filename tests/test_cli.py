@@ -8,7 +8,7 @@ import pytest
 
 from mapper.cli import main
 
-from conftest import FIXTURE_ATLAS, LATEST, needs_shared
+from conftest import FIXTURE_ATLAS, LATEST, ROOT, needs_shared
 
 
 def run(capsys, *args):
@@ -85,9 +85,40 @@ def test_bad_option_value_is_a_usage_error(capsys):
     assert code == 2 and "top-k" in err
 
 
-def test_unknown_format(capsys):
-    code, _, err = run(capsys, "map", "--text", "x", "--format", "pdf", "--atlas", str(FIXTURE_ATLAS))
-    assert code == 2 and "unknown --format" in err
+@pytest.mark.parametrize("args, choices", [
+    (["map", "--text", "x", "--atlas", str(FIXTURE_ATLAS)], "'table', 'json', 'yaml', 'markdown', 'navigator'"),
+    (["eval", "--task", "narrative", "--atlas", str(FIXTURE_ATLAS)], "'table', 'json', 'markdown'"),
+    (["data", "diff", "v4.4.0", "v4.5.0"], "'text', 'json'"),
+])
+def test_unknown_format_is_a_one_line_usage_error_naming_the_choices(capsys, args, choices):
+    code, out, err = run(capsys, *args, "--format", "pdf")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--format" in err and "'pdf'" in err and choices in err
+
+
+def test_map_format_choices_are_the_renderers_formats():
+    from mapper.cli import MapFormat
+    from mapper.outputs import FORMATS
+
+    assert tuple(f.value for f in MapFormat) == FORMATS
+
+
+def test_version_and_help_are_light(tmp_path):
+    """--version names the package version and the defaults, without loading numpy (or anything heavier)."""
+    import mapper
+
+    code = (
+        "import sys\n"
+        "from mapper.cli import main\n"
+        "print(main(['--version']))\n"
+        "try:\n    main(['map', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('numpy', 'torch', 'yaml', 'mapper.outputs') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    lines = done.stdout.strip().splitlines()
+    release, encoder = (json.loads((ROOT / "data" / name).read_text())["default"] for name in ("releases.json", "encoders.json"))
+    assert lines[0] == f"atlas-mapper {mapper.__version__} (default ATLAS release {release}, default encoder {encoder})"
+    assert lines[1] == "0" and lines[-1] == "[]"
 
 
 def test_no_input_given(capsys, monkeypatch):

@@ -1,18 +1,20 @@
 """The evaluation harness: metrics by hand, datasets, protocols, and the no-leakage rule."""
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from atlas_eval import methods as methods_mod
 from atlas_eval.datasets import case_study_task, load_labelled_file
 from atlas_eval.harness import run_eval
-from atlas_eval.methods import Context
-from atlas_eval.metrics import parent_level_run, ranking_metrics, set_metrics
+from atlas_eval.methods import Context, parse_method
 from atlas_eval.report import render_markdown, render_table, write_outputs
 from atlas_eval.runner import make_folds
 from mapper.encoders import CachedEncoder
 from mapper.errors import InputError, UsageError
+from mapper.features import FEATURE_NAMES
 from mapper.index import TechniqueIndex
 
 
@@ -20,42 +22,6 @@ from mapper.index import TechniqueIndex
 def ctx(mini_kb, tiny_encoder):
     encoder = CachedEncoder(tiny_encoder)
     return Context(mini_kb, encoder, TechniqueIndex.build(mini_kb, encoder))
-
-
-def test_ranking_metrics_match_a_hand_computed_example():
-    qrels = {"q1": {"a": 1, "c": 1}, "q2": {"b": 1}}
-    run = {"q1": {"a": 0.9, "b": 0.8, "c": 0.7}, "q2": {"a": 0.9, "b": 0.8, "c": 0.1}}
-    agg, per_query = ranking_metrics(qrels, run)
-    # q1: hits at ranks 1 and 3 -> AP = (1/1 + 2/3) / 2 = 0.8333; RR = 1; Success@1 = 1; R@5 = 1
-    # q2: hit at rank 2 -> AP = 1/2; RR = 0.5; Success@1 = 0; P@5 = 1/5
-    assert per_query["q1"]["AP"] == pytest.approx(5 / 6)
-    assert per_query["q2"]["RR"] == pytest.approx(0.5)
-    assert agg["MAP"] == pytest.approx((5 / 6 + 0.5) / 2)
-    assert agg["Success@1"] == pytest.approx(0.5)
-    assert agg["P@5"] == pytest.approx((2 / 5 + 1 / 5) / 2)
-    assert agg["R@10"] == pytest.approx(1.0)
-
-
-def test_a_query_that_retrieves_nothing_scores_zero():
-    agg, _ = ranking_metrics({"q1": {"a": 1}, "q2": {"b": 1}}, {"q1": {"a": 1.0}, "q2": {}})
-    assert agg["MAP"] == pytest.approx(0.5)
-
-
-def test_set_metrics_micro_and_macro():
-    qrels = {"q1": {"a": 1, "b": 1}, "q2": {"c": 1}}
-    pred = {"q1": {"a"}, "q2": {"c", "d"}}
-    m = set_metrics(qrels, pred)
-    # micro: tp=2, fp=1, fn=1 -> P=R=F1=2/3
-    assert m["P-micro"] == pytest.approx(2 / 3) and m["R-micro"] == pytest.approx(2 / 3)
-    # macro over a,b,c,d: F1 = (1 + 0 + 1 + 0) / 4
-    assert m["F1-macro"] == pytest.approx(0.5)
-    assert m["covered"] == 1.0  # both queries have one correct prediction
-    assert set_metrics(qrels, {"q1": {"b"}, "q2": set()})["covered"] == 0.5
-
-
-def test_parent_level_keeps_best_family_score():
-    run = {"q": {"AML.T0051": 0.2, "AML.T0051.000": 0.9, "AML.T0020": 0.5}}
-    assert parent_level_run(run) == {"q": {"AML.T0051": 0.9, "AML.T0020": 0.5}}
 
 
 def test_case_study_tasks(mini_kb):
@@ -93,13 +59,42 @@ def test_loco_folds_never_train_on_the_held_out_study(mini_kb):
             assert all(ds.groups[q] == fold.name for q in fold.test_ids[ds.name])
 
 
-def test_temporal_folds(mini_kb):
+@pytest.fixture
+def older(mini_kb, ctx):
+    """An 'older release' of the fixture: without AML.CS0002 and without technique AML.T0029."""
+    kb = dataclasses.replace(mini_kb, case_studies=mini_kb.case_studies[:2],
+                             techniques={t: v for t, v in mini_kb.techniques.items() if t != "AML.T0029"})
+    return Context(kb, ctx.encoder, TechniqueIndex.build(kb, ctx.encoder))
+
+
+def test_temporal_folds_train_on_the_older_release_as_it_was(mini_kb, older):
     ds = case_study_task(mini_kb, "narrative")
-    (fold,) = make_folds(mini_kb, [ds], "temporal", train_ids={"AML.CS0000", "AML.CS0001"})
+    (fold,) = make_folds(mini_kb, [ds], "temporal", older)
     assert [s.id for s in fold.train] == ["AML.CS0000", "AML.CS0001"]
     assert fold.test_ids["narrative"] == ["AML.CS0002"]
+    assert fold.ctx is older  # the old knowledge base and index, not the evaluated release's
+    (variant,) = make_folds(mini_kb, [ds], "temporal-studies", older)
+    assert variant.ctx is None and [s.id for s in variant.train] == ["AML.CS0000", "AML.CS0001"]
     with pytest.raises(UsageError):
         make_folds(mini_kb, [ds], "temporal")
+
+
+def test_temporal_scores_what_the_old_release_can_name_and_counts_the_rest(ctx, older):
+    report = run_eval(["narrative"], "temporal", ctx=ctx, older=older, methods=["popularity", "default"])["narrative"]
+    # AML.CS0002 is labelled AML.T0040 and AML.T0029 (AML.T0045 is unknown to both releases);
+    # the old release lacks AML.T0029, so only AML.T0040 is scored, and the miss is reported.
+    assert report["dataset"]["test_labels"] == 2
+    assert report["dataset"]["test_labels_unnameable_by_training_release"] == 1
+    assert report["dataset"]["unnameable_labels"] == ["AML.T0029"]
+    for method in report["methods"].values():
+        (item,) = method["items"]
+        assert list(item["gold"]) == ["AML.T0040"]
+    # the old model ranks only what the old release knew
+    popularity = report["methods"]["popularity"]["items"][0]
+    assert "AML.T0029" not in popularity["predicted"] + [t for t, _ in popularity["top_wrong"]]
+    # popularity trained on CS0000 and CS0001: T0040 (1 of 2 studies) ties with T0000.002, T0020 and T0051.000
+    # and is third in ID order, so AP = 1/3
+    assert report["methods"]["popularity"]["metrics"]["MAP"] == pytest.approx(1 / 3, abs=1e-4)
 
 
 class Memorise:
@@ -141,15 +136,30 @@ def test_no_leakage_memoriser_is_perfect_only_when_test_text_was_trained_on(ctx,
     assert cheat["leak"]["methods"]["memorise"]["metrics"]["MAP"] == 1.0
 
 
+def test_popularity_loco_matches_a_hand_worked_example(ctx):
+    # Each fold counts the techniques of the two training studies; ties are broken by technique ID.
+    # held CS0000: 0.5 for T0000.002, T0029, T0040, T0051.000 -> T0040 3rd, T0020 6th: AP = (1/3 + 2/6) / 2
+    # held CS0001: T0040 1.0, T0020 and T0029 0.5 -> T0000.002 5th, T0051.000 7th: AP = (1/5 + 2/7) / 2
+    # held CS0002: 0.5 for T0000.002, T0020, T0040, T0051.000 -> T0040 3rd, T0029 6th: AP = (1/3 + 2/6) / 2
+    report = run_eval(["narrative"], "loco", methods=["popularity"], ctx=ctx)["narrative"]
+    items = {i["id"]: i["gold"] for i in report["methods"]["popularity"]["items"]}
+    assert items == {"AML.CS0000": {"AML.T0020": 6, "AML.T0040": 3}, "AML.CS0001": {"AML.T0000.002": 5, "AML.T0051.000": 7},
+                     "AML.CS0002": {"AML.T0029": 6, "AML.T0040": 3}}
+    expected = [(1 / 3 + 2 / 6) / 2, (1 / 5 + 2 / 7) / 2, (1 / 3 + 2 / 6) / 2]
+    assert report["methods"]["popularity"]["metrics"]["MAP"] == pytest.approx(sum(expected) / 3, abs=1e-4)
+
+
 def test_all_methods_run_and_report(ctx, tmp_path):
     reports = run_eval(["narrative", "steps"], "loco", ctx=ctx)
     for report in reports.values():
         assert set(report["methods"]) == {"popularity", "tfidf", "rcatt", "dense", "default"}
         for m in report["methods"].values():
-            assert 0.0 <= m["metrics"]["MAP"] <= 1.0 and m["seconds_per_query"] >= 0
             assert len(m["items"]) == report["dataset"]["queries"]
+            # the aggregate is the mean of the per-item figures every view shows
+            per_item = [i["metrics"]["AP"] for i in m["items"] if i["gold"]]
+            assert m["metrics"]["MAP"] == pytest.approx(sum(per_item) / len(per_item), abs=1e-3)
     again = run_eval(["narrative", "steps"], "loco", ctx=ctx)
-    assert json.dumps(again, sort_keys=True, default=str) != "" and _without_time(again) == _without_time(reports)
+    assert _without_time(again) == _without_time(reports)
     table = render_table(reports["steps"])
     assert "Success@1" in table and "*" in table
     paths = write_outputs(reports["narrative"], tmp_path, "narrative-loco", "atlas-mapper eval ...")
@@ -187,7 +197,95 @@ def test_saved_model_can_be_scored_on_a_labelled_file(ctx, mini_mapper, tmp_path
     items.write_text(yaml.safe_dump([{"id": "x", "text": "poison the training data", "techniques": ["AML.T0020"]}]))
     report = run_eval([str(items)], "loco", methods=[f"default:model_dir={saved}"], ctx=ctx)["items"]
     (method,) = report["methods"].values()
-    assert method["queries"] == 1 and 0.0 <= method["metrics"]["MAP"] <= 1.0
+    (item,) = method["items"]
+    # the saved model is used as it is: its ranking is the mapper's own
+    mapped = [h.id for h in mini_mapper.map("poison the training data", threshold=0.0).techniques]
+    assert method["queries"] == 1 and item["gold"] == {"AML.T0020": mapped.index("AML.T0020") + 1}
+
+
+def test_a_saved_model_is_refused_on_held_out_case_studies(ctx, older, mini_mapper, tmp_path):
+    saved = next(p for p in (tmp_path / "models" / "ranker").iterdir() if p.is_dir())
+    for protocol in ("loco", "temporal", "temporal-studies"):
+        with pytest.raises(UsageError, match="saw every case study"):
+            run_eval(["narrative"], protocol, methods=[f"default:model_dir={saved}"], ctx=ctx, older=older)
+
+
+def test_method_options_are_typed_from_the_signature():
+    from mapper.stacker import Stacker
+
+    _, _, params = parse_method("default:ai_gate=false,drop_features=head_vote_max,head_C=0.25,inner_folds=2")
+    assert params == {"ai_gate": False, "drop_features": ("head_vote_max",), "head_C": 0.25, "inner_folds": 2}
+    assert parse_method("default:C_grid=0.1+1+10")[2] == {"C_grid": (0.1, 1.0, 10.0)}
+    assert parse_method("rcatt:C=2")[2] == {"C": 2.0}
+    # an exact feature name drops that feature alone, not every name containing it
+    keep = Stacker(drop_features=("head_vote_max",))._keep()
+    assert [n for n, k in zip(FEATURE_NAMES, keep) if not k] == ["head_vote_max"]
+    for bad, message in [("default:ai_gate=maybe", "true or false"), ("default:colour=red", "no option 'colour'"),
+                         ("default:drop_features=head_vote_maximum", "unknown value"),
+                         ("default:inner_folds=two", "integer"), ("popularity:C=1", "no option"),
+                         ("default:head_C", "key=value")]:
+        with pytest.raises(UsageError, match=message):
+            parse_method(bad)
+
+
+CANARY = "zqxvlorbcanary"
+
+
+def _marked(kb, study_id: str):
+    """The knowledge base with one study's every text carrying a made-up token."""
+    def mark(study):
+        if study.id != study_id:
+            return study
+        steps = tuple(dataclasses.replace(s, description=f"{s.description} {CANARY}") for s in study.steps)
+        return dataclasses.replace(study, summary=f"{study.summary} {CANARY}", steps=steps)
+    return dataclasses.replace(kb, case_studies=[mark(s) for s in kb.case_studies])
+
+
+def _fitted_per_fold(kb, ctx, monkeypatch):
+    """Run a loco evaluation of the default pipeline and rcatt; return what each fold fitted."""
+    fitted = {}
+
+    def spy(base):
+        class Spy(base):
+            def fit(self, studies):
+                super().fit(studies)
+                held = ({s.id for s in kb.case_studies} - {s.id for s in studies}).pop()
+                fitted[(base.name, held)] = self
+                return self
+        return Spy
+
+    monkeypatch.setitem(methods_mod.BUILTIN, "default", spy(methods_mod.Pipeline))
+    monkeypatch.setitem(methods_mod.BUILTIN, "rcatt", spy(methods_mod.RcattStyle))
+    run_eval(["narrative", "steps", "summary"], "loco", methods=["default", "rcatt"],
+             ctx=Context(kb, ctx.encoder, ctx.index))
+    return fitted
+
+
+def _everything_fitted(method) -> tuple[str, dict]:
+    if hasattr(method, "ranker_"):
+        meta, arrays = method.ranker_.state()
+        return json.dumps(meta, sort_keys=True, default=str) + str(method.threshold_), arrays
+    meta, arrays = method.vectorizer_.state()
+    return json.dumps(meta, sort_keys=True) + str(method.threshold_), {
+        **arrays, "coef": np.vstack([e.coef_ for e in method.model_.estimators_])}
+
+
+def test_a_held_out_studys_canary_reaches_nothing_fitted_in_its_fold(ctx, monkeypatch):
+    plain = _fitted_per_fold(ctx.kb, ctx, monkeypatch)
+    marked = _fitted_per_fold(_marked(ctx.kb, "AML.CS0001"), ctx, monkeypatch)
+    others = {s.id: s.narrative() for s in ctx.kb.case_studies if s.id != "AML.CS0001"}
+    for name in ("default", "rcatt"):
+        text, arrays = _everything_fitted(marked[(name, "AML.CS0001")])
+        assert CANARY not in text  # vocabularies, exemplars' sources, thresholds, co-occurrence, parameters
+        same_text, same_arrays = _everything_fitted(plain[(name, "AML.CS0001")])
+        assert text == same_text and arrays.keys() == same_arrays.keys()
+        for key in arrays:
+            np.testing.assert_array_equal(arrays[key], same_arrays[key])
+        # and the fold's model scores every other study exactly as without the token
+        assert marked[(name, "AML.CS0001")].rank(others) == plain[(name, "AML.CS0001")].rank(others)
+    # where the marked study is in training, the token does reach the fitted vocabularies: the check can fail
+    text, _ = _everything_fitted(marked[("rcatt", "AML.CS0000")])
+    assert CANARY in text
 
 
 def test_doc_fields_option_is_validated_and_keeps_its_own_index(mini_kb, tiny_encoder, tmp_path):

@@ -36,14 +36,14 @@ def test_feature_names_are_unique():
 def test_unit_features_equal_scoring_each_unit_alone(mini_mapper):
     from mapper.features import query_features, unit_features
 
-    ranker = mini_mapper.ranker
+    scorers = mini_mapper.ranker.scorers_
     texts = ["poison the training data", "query the model API", "a chatbot was manipulated"]
     vectors = mini_mapper.encoder.encode(texts)
-    _, per_unit = ranker.features(vectors, texts)
-    batched = unit_features(per_unit, vectors, ranker.index_, ranker.hierarchy_, ranker.exemplars_, ranker.prior_)
+    _, per_unit = scorers.features(vectors, texts)
+    batched = unit_features(per_unit, vectors, scorers.index_, scorers.hierarchy_, scorers.exemplars_, scorers.prior_)
     for i, text in enumerate(texts):
-        alone, _ = query_features(vectors[i:i + 1], [text], ranker.index_, ranker.hierarchy_, ranker.exemplars_,
-                                  ranker.prior_, head_scores=ranker.head_.decision(vectors[i:i + 1], [text]))
+        alone, _ = query_features(vectors[i:i + 1], [text], scorers.index_, scorers.hierarchy_, scorers.exemplars_,
+                                  scorers.prior_, head_scores=scorers.head_.decision(vectors[i:i + 1], [text]))
         np.testing.assert_allclose(batched[i], alone, rtol=1e-5, atol=1e-6)
 
 

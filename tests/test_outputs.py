@@ -5,7 +5,7 @@ import yaml
 
 from mapper.kb import load_kb, tactic_shortname
 from mapper.outputs import NO_TECHNIQUE, navigator_layer, render, render_table, technique_text
-from mapper.rank import Evidence, MappingResult, TacticRef, TechniqueHit
+from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
 
 from conftest import LATEST, SHARED_ATLAS, needs_shared
 

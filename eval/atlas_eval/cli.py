@@ -10,15 +10,19 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from mapper.cli import choices
+
+EvalFormat = choices("EvalFormat", ("table", "json", "markdown"))
+
 
 def register(app) -> None:
     @app.command("eval")
     def eval_command(
         task: Annotated[List[str], typer.Option("--task", help="steps, summary, narrative, or a labelled YAML/JSONL file; repeat to share folds.")] = ["narrative"],
-        protocol: Annotated[str, typer.Option("--protocol", help="loco, temporal or zero-shot.")] = "loco",
-        train_release: Annotated[Optional[str], typer.Option("--train-release", help="temporal: train on case studies present in this release.")] = None,
+        protocol: Annotated[str, typer.Option("--protocol", help="loco, temporal, temporal-studies or zero-shot.")] = "loco",
+        train_release: Annotated[Optional[str], typer.Option("--train-release", help="temporal: train on this older release as it was; temporal-studies: on its case studies only.")] = None,
         methods: Annotated[Optional[List[str]], typer.Option("--methods", "-m", help="Methods to compare (default: all baselines and the pipeline); 'name:key=value,...' sets options.")] = None,
-        fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",
+        fmt: Annotated[EvalFormat, typer.Option("--format", "-f", help="Output format.")] = EvalFormat.table,
         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for JSON, Markdown and PNG results.")] = None,
         max_folds: Annotated[Optional[int], typer.Option("--max-folds", min=1, help="Only the first N loco folds (a quick check).")] = None,
         atlas: Annotated[Optional[Path], typer.Option("--atlas", help="Path to the ATLAS.yaml to evaluate on.")] = None,
@@ -44,9 +48,9 @@ def register(app) -> None:
                 stem = f"{name}-external" if external else f"{name}-{protocol}" + (f"-{train_release}" if train_release else "")
                 for path in write_outputs(report, output, stem, command):
                     typer.echo(f"wrote {path}", err=True)
-            if fmt == "json":
+            if fmt is EvalFormat.json:
                 typer.echo(json.dumps(report, indent=1))
-            elif fmt == "markdown":
+            elif fmt is EvalFormat.markdown:
                 typer.echo(render_markdown(report, command))
             else:
                 typer.echo(render_table(report))

@@ -8,13 +8,13 @@ query came from (for leave-one-case-study-out folds) and the out-of-scope ids
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from mapper.errors import InputError
-from mapper.kb import KnowledgeBase
+from mapper.kb import REPLACED_IDS, KnowledgeBase
 
 TASKS = ("steps", "summary", "narrative")
 
@@ -28,12 +28,21 @@ class Dataset:
     out_of_scope: set[str] = field(default_factory=set)
     unknown_labels: dict[str, list[str]] = field(default_factory=dict)  # query id -> labels the release lacks
     mapped_labels: dict[str, str] = field(default_factory=dict)  # retired id -> replacement used
+    unnameable: dict[str, list[str]] | None = None  # temporal: query id -> labels the older release lacks
+    scored_labels: int = 0  # temporal: labels of the test queries before that restriction
 
-    def subset(self, ids) -> "Dataset":
-        keep = [i for i in self.queries if i in set(ids)]
-        return Dataset(self.name, {i: self.queries[i] for i in keep}, {i: self.qrels[i] for i in keep if i in self.qrels},
-                       {i: self.groups[i] for i in keep}, self.out_of_scope & set(keep),
-                       {i: v for i, v in self.unknown_labels.items() if i in keep}, self.mapped_labels)
+    def nameable_by(self, kb: KnowledgeBase, ids: set[str]) -> "Dataset":
+        """The same dataset with the labels of ``ids`` written as ``kb`` (an older release) names them;
+        labels it cannot name are dropped from those queries and counted in ``unnameable``."""
+        qrels, unnameable = dict(self.qrels), {}
+        for qid in ids:
+            named = {label: _older_id(kb, label) for label in self.qrels.get(qid, {})}
+            qrels[qid] = {tid: 1 for tid in named.values() if tid is not None}
+            missing = sorted(label for label, tid in named.items() if tid is None)
+            if missing:
+                unnameable[qid] = missing
+        return replace(self, qrels=qrels, unnameable=unnameable,
+                       scored_labels=sum(len(self.qrels.get(q, {})) for q in ids))
 
     def describe(self) -> dict:
         return {
@@ -44,7 +53,19 @@ class Dataset:
             "labels": sum(len(v) for v in self.qrels.values()),
             "unknown_labels": sorted({l for v in self.unknown_labels.values() for l in v}),
             "mapped_labels": self.mapped_labels,
-        }
+        } | ({} if self.unnameable is None else {
+            "test_labels": self.scored_labels,
+            "test_labels_unnameable_by_training_release": sum(len(v) for v in self.unnameable.values()),
+            "unnameable_labels": sorted({label for v in self.unnameable.values() for label in v}),
+        })
+
+
+def _older_id(kb: KnowledgeBase, label: str) -> str | None:
+    """How an older release names a label: the same ID, a retired ID's replacement, or the ID it replaced."""
+    tid = kb.resolve_id(label)
+    if tid is None:
+        tid = next((old for old, new in REPLACED_IDS.items() if new == label and old in kb.techniques), None)
+    return tid
 
 
 def _resolve_labels(kb: KnowledgeBase, qid: str, labels, ds_unknown, ds_mapped) -> dict[str, int]:

@@ -47,7 +47,9 @@ def _older_release(ref: str, ctx: Context):
 
 
 def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
-             model=None, progress=False, ctx: Context | None = None, doc_fields=DEFAULT_DOC_FIELDS) -> dict:
+             model=None, progress=False, ctx: Context | None = None, doc_fields=DEFAULT_DOC_FIELDS,
+             older: Context | None = None) -> dict:
+    """``older``: the training release's context for temporal protocols (else built from ``train_release``)."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
     ctx = ctx or build_context(atlas, release, model, doc_fields)
@@ -57,9 +59,9 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
             datasets.append(case_study_task(ctx.kb, task))
         else:
             datasets.append(load_labelled_file(Path(task), ctx.kb))
-    train_ids = None
-    if protocol == "temporal":
+    if protocol.startswith("temporal") and older is None:
         if not train_release:
-            raise UsageError("--protocol temporal needs --train-release TAG (for example v5.0.0)")
-        train_ids = {c.id for c in _older_release(train_release, ctx).case_studies}
-    return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), train_ids, max_folds, progress)
+            raise UsageError(f"--protocol {protocol} needs --train-release TAG (for example v5.0.0)")
+        old_kb = _older_release(train_release, ctx)
+        older = Context(old_kb, ctx.encoder, open_index(old_kb, ctx.encoder, doc_fields=doc_fields))
+    return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress)

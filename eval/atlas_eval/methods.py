@@ -8,14 +8,16 @@ chosen on training data only.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mapper.kb import CaseStudy, KnowledgeBase
-from mapper.learn import TechniqueRanker, text_units
+from mapper.learn import PARAM_CHOICES, TechniqueRanker
 from mapper.sparse import SparseText
+from mapper.text import text_units
 
 
 @dataclass
@@ -31,25 +33,41 @@ def _run_from_matrix(ids: list[str], classes: list[str], scores: np.ndarray) -> 
     return {qid: {t: float(s) for t, s in zip(classes, row)} for qid, row in zip(ids, scores)}
 
 
-def _tune_threshold(method, studies: list[CaseStudy], kb: KnowledgeBase, max_queries: int = 150) -> float:
-    """F1-best cut on training narratives (training data only)."""
-    if not studies:
-        return 0.5
-    queries = {s.id: s.narrative() for s in studies[:max_queries]}
-    run = method.rank(queries)
+def _f1_best_cut(run: dict, studies: list[CaseStudy], kb: KnowledgeBase) -> float:
+    """The cut with the best micro-F1 of ``run`` on these studies' narratives."""
+    gold = {s.id: {kb.resolve_id(t) for t in s.techniques} - {None} for s in studies}
     best, best_f1 = 0.5, -1.0
     for cut in np.linspace(0.02, 0.98, 49):
         tp = fp = fn = 0
-        for study in studies[:max_queries]:
-            gold = {kb.resolve_id(t) for t in study.techniques} - {None}
-            pred = {t for t, s in run[study.id].items() if s >= cut}
-            tp += len(gold & pred)
-            fp += len(pred - gold)
-            fn += len(gold - pred)
+        for sid, labels in gold.items():
+            pred = {t for t, score in run[sid].items() if score >= cut}
+            tp += len(labels & pred)
+            fp += len(pred - labels)
+            fn += len(labels - pred)
         f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
         if f1 > best_f1:
             best, best_f1 = float(cut), f1
     return best
+
+
+def _tune_threshold(method, studies: list[CaseStudy], kb: KnowledgeBase) -> float:
+    """F1-best cut on training narratives, for methods that learn nothing from them."""
+    if not studies:
+        return 0.5
+    return _f1_best_cut(method.rank({s.id: s.narrative() for s in studies}), studies, kb)
+
+
+def _tune_threshold_out_of_fold(learn, studies: list[CaseStudy], kb: KnowledgeBase, n_splits: int = 3) -> float:
+    """F1-best cut on training narratives, each scored by a model ``learn(other studies)`` that did
+    not see it: a cut chosen on the training studies' own in-sample scores would sit too high."""
+    if len(studies) < 2:
+        return 0.5
+    run = {}
+    for held in np.array_split(np.arange(len(studies)), min(n_splits, len(studies))):
+        held_ids = {studies[i].id for i in held}
+        model = learn([s for s in studies if s.id not in held_ids])
+        run.update(model.rank({studies[i].id: studies[i].narrative() for i in held}))
+    return _f1_best_cut(run, studies, kb)
 
 
 class Popularity:
@@ -61,15 +79,19 @@ class Popularity:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    def fit(self, studies):
+    def _learn(self, studies) -> "Popularity":
         counts = {t: 0 for t in self.ctx.index.ids}
         for study in studies:
             for t in {self.ctx.kb.resolve_id(x) for x in study.techniques} - {None}:
                 counts[t] += 1
         n = max(len(studies), 1)
-        # ties are broken by technique ID when ranked (ir-measures), so the ranking is deterministic
         self.scores_ = {t: c / n for t, c in counts.items()}
-        self.threshold_ = _tune_threshold(self, studies, self.ctx.kb)
+        return self
+
+    def fit(self, studies):
+        self._learn(studies)
+        self.threshold_ = _tune_threshold_out_of_fold(lambda train: Popularity(self.ctx)._learn(train), studies,
+                                                      self.ctx.kb)
         return self
 
     def rank(self, queries):
@@ -125,7 +147,7 @@ class RcattStyle:
         self.ctx = ctx
         self.C = C
 
-    def fit(self, studies):
+    def _learn(self, studies) -> "RcattStyle":
         from sklearn.multiclass import OneVsRestClassifier
         from sklearn.svm import LinearSVC
 
@@ -149,7 +171,13 @@ class RcattStyle:
         self.vectorizer_ = SparseText().fit(texts)
         X = self.vectorizer_.transform(texts)
         self.model_ = OneVsRestClassifier(LinearSVC(C=self.C, random_state=0)).fit(X, Y)
-        self.threshold_ = 0.5  # the SVM's own decision boundary
+        return self
+
+    def fit(self, studies):
+        self._learn(studies)
+        # tuned like every other method's, on training narratives scored out of fold
+        self.threshold_ = _tune_threshold_out_of_fold(lambda train: RcattStyle(self.ctx, self.C)._learn(train),
+                                                      studies, self.ctx.kb)
         return self
 
     def rank(self, queries):
@@ -183,10 +211,15 @@ class Pipeline:
         saved = params.pop("model_dir", None)
         if saved is not None:
             # A model saved by `atlas-mapper train` (models/ranker/<key>): used as it is, nothing is fitted.
+            from mapper.errors import ModelError
             from mapper.store import load_artifact
 
             arrays, meta = load_artifact(Path(saved))
-            self.ranker_ = TechniqueRanker.from_state(meta["ranker"], arrays, self.ctx.index)
+            try:
+                self.ranker_ = TechniqueRanker.from_state(meta["ranker"], arrays, self.ctx.index)
+            except (KeyError, ValueError) as exc:
+                raise ModelError(f"{saved} is not a model for this ATLAS release and encoder ({exc}); "
+                                 "train one with 'atlas-mapper train'") from None
         else:
             self.ranker_ = TechniqueRanker(**params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder)
         self.threshold_ = self.ranker_.threshold_
@@ -220,20 +253,64 @@ BUILTIN = {
 DEFAULT_METHODS = ("popularity", "tfidf", "rcatt", "dense", "default")
 
 
+def method_options(cls) -> dict:
+    """Option name -> default value, read from the method's own signature."""
+    target = TechniqueRanker.__init__ if cls is Pipeline else cls.__init__
+    options = {name: p.default for name, p in inspect.signature(target).parameters.items()
+               if name not in ("self", "ctx") and p.kind is p.POSITIONAL_OR_KEYWORD}
+    if cls is Pipeline:
+        options["model_dir"] = None  # a folder written by `atlas-mapper train`
+    return options
+
+
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def _typed(key: str, raw: str, default):
+    """``raw`` as the type of ``default``; a tuple option takes values joined by '+'."""
+    if isinstance(default, bool):
+        if raw.lower() not in _TRUE + _FALSE:
+            raise ValueError("expected true or false")
+        return raw.lower() in _TRUE
+    if isinstance(default, tuple):
+        element = default[0] if default else ""
+        values = tuple(_typed(key, part, element) for part in raw.split("+") if part)
+        allowed = PARAM_CHOICES.get(key)
+        bad = [v for v in values if allowed is not None and v not in allowed]
+        if bad:
+            raise ValueError(f"unknown value(s) {', '.join(map(str, bad))}; choose from {', '.join(allowed)}")
+        return values
+    try:
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"expected {'an integer' if isinstance(default, int) else 'a number'}") from None
+    return raw
+
+
 def parse_method(spec: str):
-    """'default' or 'name:key=value,key=value' (e.g. 'default:parent_support=0.8')."""
+    """'default' or 'name:key=value,key=value' (e.g. 'default:ai_gate=false,drop_features=prior+head_vote').
+
+    Options are typed from the method's own signature; unknown keys and bad values are refused.
+    """
     from mapper.errors import UsageError
 
     name, _, rest = spec.partition(":")
     if name not in BUILTIN:
         raise UsageError(f"unknown method {name!r}; choose from {', '.join(BUILTIN)} (optionally name:key=value,...)")
+    options = method_options(BUILTIN[name])
     params = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:
             raise UsageError(f"method option {item!r} must look like key=value")
+        if key not in options:
+            known = ", ".join(options) or "none"
+            raise UsageError(f"method {name!r} has no option {key!r}; its options: {known}")
         try:
-            params[key] = float(value) if "." in value or "e" in value else int(value)
-        except ValueError:
-            params[key] = tuple(value.split("+")) if "+" in value else value
+            params[key] = _typed(key, value, options[key])
+        except ValueError as exc:
+            raise UsageError(f"method option {key}={value!r}: {exc}") from None
     return spec, BUILTIN[name], params

@@ -63,31 +63,63 @@ def render_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def with_interval(value, ci) -> str:
+    """'0.580 [0.521, 0.640]'; '-' for a metric that could not be computed."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+PARENT_COLUMNS = ["MAP", "R@10", "Success@1", "F1-micro"]
+# describe() keys rendered elsewhere (title) or by name below; any other key is listed as it comes
+_DESCRIBED = {"name", "queries", "labelled", "out_of_scope", "labels", "unknown_labels", "mapped_labels"}
+
+
+def _listing(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} -> {v}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def _dataset_notes(ds: dict) -> list[str]:
+    lines = []
+    if ds.get("unknown_labels") or ds.get("mapped_labels"):
+        lines.append(f"Labels unknown to this release: {_listing(ds.get('unknown_labels', []))}; "
+                     f"retired labels mapped: {_listing(ds.get('mapped_labels', {}))}.")
+    lines += [f"{key.replace('_', ' ').capitalize()}: {_listing(value)}." for key, value in ds.items()
+              if key not in _DESCRIBED and value not in (None, [], {}, "")]
+    return lines
+
+
 def render_markdown(report: dict, command: str | None = None) -> str:
     cols, rows = _rows(report)
     best = [_best(rows, j + 1, c) for j, c in enumerate(cols)]
+    intervals = [m.get("ci", {}) for m in report["methods"].values()]
     lines = [f"# Evaluation: {report['dataset']['name']} / {report['protocol']}", "", _title(report) + ".", ""]
     if command:
         lines += ["Reproduce with:", "", f"    {command}", ""]
     lines += ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for r in rows:
+    for r, ci in zip(rows, intervals):
         cells = []
         for j, c in enumerate(cols):
             v = r[j + 1]
-            text = "-" if v is None else (f"{v:.4f}" if c == "s/query" else f"{v:.3f}")
+            text = ("-" if v is None else f"{v:.4f}") if c == "s/query" else with_interval(v, ci.get(c))
             cells.append(f"**{text}**" if v is not None and v == best[j] and len(rows) > 1 else text)
         lines.append(f"| {r[0]} | " + " | ".join(cells) + " |")
-    lines += ["", "Bold: best in column. covered: share of write-ups with at least one correct technique above the "
-              "method's threshold. s/query: wall seconds per query for ranking (fitting excluded).", ""]
+    lines += ["", "Bold: best in column. Brackets: 95% bootstrap interval (1000 resamples of whole case studies; "
+              "an external write-up is its own unit). covered: share of write-ups with at least one correct "
+              "technique above the method's threshold. s/query: wall seconds per query for ranking (fitting "
+              "excluded).", ""]
     lines += ["## Parent level (a sub-technique counted as its parent)", "",
-              "| method | MAP | R@10 | Success@1 | F1-micro |", "|---|---|---|---|---|"]
+              "| method | " + " | ".join(PARENT_COLUMNS) + " |", "|---" * (len(PARENT_COLUMNS) + 1) + "|"]
     for name, m in report["methods"].items():
-        pm = m["parent_metrics"]
-        lines.append(f"| {name} | {pm.get('MAP', 0):.3f} | {pm.get('R@10', 0):.3f} | {pm.get('Success@1', 0):.3f} | {pm.get('F1-micro', 0):.3f} |")
-    ds = report["dataset"]
-    if ds.get("unknown_labels") or ds.get("mapped_labels"):
-        lines += ["", f"Labels unknown to this release: {', '.join(ds['unknown_labels']) or 'none'}; "
-                  f"retired labels mapped: {ds['mapped_labels'] or 'none'}."]
+        pm, pci = m["parent_metrics"], m.get("parent_ci", {})
+        lines.append(f"| {name} | " + " | ".join(with_interval(pm.get(c), pci.get(c)) for c in PARENT_COLUMNS) + " |")
+    notes = _dataset_notes(report["dataset"])
+    if notes:
+        lines += [""] + notes
     if report.get("skipped"):
         lines += [""] + [f"- not run: {k} ({v})" for k, v in report["skipped"].items()]
     last = list(report["methods"])[-1] if report["methods"] else None
@@ -96,6 +128,13 @@ def render_markdown(report: dict, command: str | None = None) -> str:
         for ta, s in report["methods"][last]["per_tactic"].items():
             lines.append(f"| {s['name']} | {s['gold']} | {s['R@10']:.3f} | {s['P']:.3f} | {s['R']:.3f} | {s['F1']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def _error_bars(values: list, cols: list, ci: dict) -> list[list[float]]:
+    """Distances below and above each bar to its interval's ends (none where there is no interval)."""
+    below = [max(v - ci[c][0], 0.0) if c in ci else 0.0 for v, c in zip(values, cols)]
+    above = [max(ci[c][1] - v, 0.0) if c in ci else 0.0 for v, c in zip(values, cols)]
+    return [below, above]
 
 
 def render_chart(report: dict, path: Path) -> None:
@@ -110,9 +149,11 @@ def render_chart(report: dict, path: Path) -> None:
     cols = [c for c in cols if c != "s/query"]
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(cols)), 4), dpi=110)
     width = 0.8 / max(len(rows), 1)
-    for i, r in enumerate(rows):
+    for i, (r, m) in enumerate(zip(rows, report["methods"].values())):
         xs = [j + i * width for j in range(len(cols))]
-        ax.bar(xs, [v or 0 for v in r[1:len(cols) + 1]], width, label=r[0])
+        values = [v or 0 for v in r[1:len(cols) + 1]]
+        ax.bar(xs, values, width, label=r[0], yerr=_error_bars(values, cols, m.get("ci", {})),
+               error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"})
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols, rotation=20)
     ax.set_ylim(0, 1)
     ax.set_title(f"{report['dataset']['name']} / {report['protocol']}")
@@ -129,7 +170,8 @@ def write_outputs(report: dict, directory: Path, stem: str, command: str | None 
     payload = report if items else {**report, "methods": {k: {kk: vv for kk, vv in v.items() if kk != "items"}
                                                            for k, v in report["methods"].items()}}
     paths = [directory / f"{stem}.json", directory / f"{stem}.md", directory / f"{stem}.png"]
-    atomic_write_text(paths[0], json.dumps({**payload, "command": command}, indent=1, sort_keys=False) + "\n")
+    # allow_nan=False: a bare NaN is not JSON; a metric that cannot be computed is left out instead
+    atomic_write_text(paths[0], json.dumps({**payload, "command": command}, indent=1, allow_nan=False) + "\n")
     atomic_write_text(paths[1], render_markdown(report, command))
     render_chart(report, paths[2])
     return paths

@@ -3,8 +3,13 @@
 Protocols:
 - ``loco``: leave one case study out. Each fold trains every method on the
   other case studies only and scores the held-out study's queries.
-- ``temporal``: train on the case studies an older release already had, test
-  on those added since (labels from the evaluated release).
+- ``temporal``: a time split. Train on an older release as it was (its case
+  studies, labels, technique documents and index), test on the case studies
+  added since, scored against the labels the old release can name (how many it
+  cannot is reported).
+- ``temporal-studies``: train on the older release's case studies only, but with
+  the evaluated release's knowledge base (documents, labels, index): it isolates
+  the effect of the newer studies from that of the newer technique catalogue.
 - ``zero-shot``: nothing is learned from case studies.
 External labelled files are scored with methods trained on all case studies.
 """
@@ -20,12 +25,9 @@ from mapper.kb import KnowledgeBase
 
 from atlas_eval.datasets import Dataset
 from atlas_eval.methods import Context, parse_method
-from atlas_eval.metrics import (
-    abstention, item_report, parent_level_qrels, parent_level_run, per_tactic, predicted_sets,
-    ranking_metrics, set_metrics,
-)
+from atlas_eval.scoring import build_report
 
-PROTOCOLS = ("loco", "temporal", "zero-shot")
+PROTOCOLS = ("loco", "temporal", "temporal-studies", "zero-shot")
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Fold:
     name: str
     train: list  # CaseStudy objects
     test_ids: dict[str, list[str]]  # dataset name -> query ids
+    ctx: Context | None = None  # what the methods are built on, when not the evaluated release
 
 
 @dataclass
@@ -44,8 +47,9 @@ class MethodRuns:
     n_queries: int = 0
 
 
-def make_folds(kb: KnowledgeBase, datasets: list[Dataset], protocol: str, train_ids: set[str] | None = None,
+def make_folds(kb: KnowledgeBase, datasets: list[Dataset], protocol: str, older: Context | None = None,
                max_folds: int | None = None) -> list[Fold]:
+    """The folds of a protocol; ``older`` is the older release's context (temporal protocols)."""
     external = {d.name: [q for q, g in d.groups.items() if g is None] for d in datasets}
     internal = {d.name: [q for q, g in d.groups.items() if g is not None] for d in datasets}
     studies = kb.case_studies
@@ -57,12 +61,15 @@ def make_folds(kb: KnowledgeBase, datasets: list[Dataset], protocol: str, train_
                 folds.append(Fold(study.id, [s for s in studies if s.id != study.id], ids))
         if max_folds:
             folds = folds[:max_folds]
-    elif protocol == "temporal":
-        if not train_ids:
-            raise UsageError("the temporal protocol needs --train-release TAG")
-        train = [s for s in studies if s.id in train_ids]
-        ids = {d.name: [q for q in internal[d.name] if d.groups[q] not in train_ids] for d in datasets}
-        folds.append(Fold("temporal", train, ids))
+    elif protocol in ("temporal", "temporal-studies"):
+        if older is None:
+            raise UsageError(f"the {protocol} protocol needs --train-release TAG")
+        seen = {s.id for s in older.kb.case_studies}
+        ids = {d.name: [q for q in internal[d.name] if d.groups[q] not in seen] for d in datasets}
+        if protocol == "temporal":
+            folds.append(Fold("temporal", list(older.kb.case_studies), ids, older))
+        else:
+            folds.append(Fold("temporal-studies", [s for s in studies if s.id in seen], ids))
     elif protocol == "zero-shot":
         folds.append(Fold("zero-shot", [], {d.name: internal[d.name] for d in datasets}))
     else:
@@ -73,11 +80,25 @@ def make_folds(kb: KnowledgeBase, datasets: list[Dataset], protocol: str, train_
     return folds
 
 
+def _refuse_saved_models_on_case_studies(methods, folds: list[Fold]) -> None:
+    """A saved model was trained on every case study: scoring held-out studies with it would leak."""
+    saved = [spec for spec, _, params in methods if "model_dir" in params]
+    scored = [f.name for f in folds if f.name != "external" and any(f.test_ids.values())]
+    if saved and scored:
+        raise UsageError(f"{saved[0]} scores a saved model, which saw every case study; use it only on labelled "
+                         "files (--task FILE), not on the steps/summary/narrative tasks")
+
+
 def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs: list[str],
-             train_ids: set[str] | None = None, max_folds: int | None = None, progress: bool = False) -> dict:
+             older: Context | None = None, max_folds: int | None = None, progress: bool = False) -> dict:
     """Scores every method on every dataset under one protocol; returns the report dict per dataset."""
-    folds = make_folds(ctx.kb, datasets, protocol, train_ids, max_folds)
+    folds = make_folds(ctx.kb, datasets, protocol, older, max_folds)
     methods = [parse_method(spec) for spec in method_specs]
+    _refuse_saved_models_on_case_studies(methods, folds)
+    if protocol == "temporal":
+        # the old model can only name what the old release had: score it on those labels, report the rest
+        tested = {name: set(ids) for f in folds if f.name == "temporal" for name, ids in f.test_ids.items()}
+        datasets = [d.nameable_by(older.kb, tested.get(d.name, set())) for d in datasets]
     runs = {d.name: {spec: MethodRuns() for spec, _, _ in methods} for d in datasets}
     skipped: dict[str, str] = {}
     for n, fold in enumerate(folds, 1):
@@ -89,7 +110,7 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
                 skipped[spec] = "no training case studies in this protocol"
                 continue
             start = time.perf_counter()
-            method = cls(ctx, **params).fit(fold.train)
+            method = cls(fold.ctx or ctx, **params).fit(fold.train)
             fit_seconds = time.perf_counter() - start
             for d in datasets:
                 ids = fold.test_ids.get(d.name) or []
@@ -109,45 +130,5 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
             print(f"\rfold {n}/{len(folds)} ({fold.name})", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    return {d.name: _report(ctx, d, runs[d.name], protocol, len(folds), skipped) for d in datasets}
-
-
-def _report(ctx: Context, dataset: Dataset, runs: dict, protocol: str, n_folds: int, skipped: dict) -> dict:
-    kb = ctx.kb
-    tactics_of = {t.id: t.tactics for t in kb.techniques.values()}
-    tactic_names = {t.id: t.name for t in kb.tactics}  # matrix order
-    methods = {}
-    for spec, mr in runs.items():
-        if not mr.run:
-            continue
-        evaluated = set(mr.run)
-        qrels = {q: r for q, r in dataset.qrels.items() if q in evaluated}
-        predicted = predicted_sets(mr.run, mr.thresholds)
-        agg, per_query = ranking_metrics(qrels, mr.run)
-        agg.update(set_metrics(qrels, predicted))
-        p_agg, _ = ranking_metrics(parent_level_qrels(qrels), parent_level_run(mr.run))
-        parent_pred = {q: {".".join(t.split(".")[:2]) for t in s} for q, s in predicted.items()}
-        p_agg.update(set_metrics(parent_level_qrels(qrels), parent_pred))
-        agg.update(abstention(dataset.out_of_scope & evaluated, predicted))
-        items = [item_report(q, qrels.get(q, {}), mr.run[q], predicted[q], mr.thresholds[q]) for q in sorted(mr.run)]
-        for item in items:
-            item["metrics"] = {k: round(v, 4) for k, v in per_query.get(item["id"], {}).items()}
-        methods[spec] = {
-            "metrics": {k: round(v, 4) for k, v in agg.items()},
-            "parent_metrics": {k: round(v, 4) for k, v in p_agg.items()},
-            "per_tactic": {k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()}
-                           for k, v in per_tactic(qrels, mr.run, predicted, tactics_of, tactic_names).items()},
-            "seconds_per_query": round(mr.rank_seconds / max(mr.n_queries, 1), 5),
-            "fit_seconds_per_fold": round(mr.fit_seconds / max(n_folds, 1), 3),
-            "queries": mr.n_queries,
-            "items": items,
-        }
-    return {
-        "dataset": dataset.describe(),
-        "protocol": protocol,
-        "folds": n_folds,
-        "atlas": kb.atlas_info(),
-        "encoder": ctx.encoder.name,
-        "skipped": skipped,
-        "methods": methods,
-    }
+    return {d.name: build_report(ctx.kb, ctx.encoder.name, d, runs[d.name], protocol, len(folds), skipped)
+            for d in datasets}

@@ -80,7 +80,7 @@ def _peak_rss_mb() -> float:
 # -- corpora --------------------------------------------------------------------------
 def source_sentences(atlas: Path) -> list[str]:
     from mapper.kb import load_kb
-    from mapper.learn import text_units
+    from mapper.text import text_units
 
     kb = load_kb(atlas)
     texts = [s.description for c in kb.case_studies for s in c.steps] + [c.summary for c in kb.case_studies]
@@ -109,7 +109,7 @@ def write_jsonl(path: Path, texts: list[str]) -> None:
 
 
 def count_sentences(texts: list[str]) -> int:
-    from mapper.learn import text_units
+    from mapper.text import text_units
 
     return sum(len(text_units(t)[0]) for t in texts)
 
@@ -138,7 +138,7 @@ def part_warm(atlas: str, text_file: str, runs: int) -> dict:
 
 def part_encoder(corpus: str, sample: int, backend: str) -> dict:
     from mapper.encoders import get_encoder
-    from mapper.learn import text_units
+    from mapper.text import text_units
 
     texts = [json.loads(line)["text"] for line in open(corpus, encoding="utf-8")]
     sentences = sorted({u for t in texts for u in text_units(t)[0]})

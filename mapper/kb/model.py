@@ -116,21 +116,8 @@ class KnowledgeBase:
     def tactic_by_id(self) -> dict[str, Tactic]:
         return {t.id: t for t in self.tactics}
 
-    def technique(self, technique_id: str) -> Technique:
-        tid = technique_id.strip()
-        if tid in self.techniques:
-            return self.techniques[tid]
-        raise KeyError(technique_id)
-
     def children(self, technique_id: str) -> list[Technique]:
         return [t for t in self.techniques.values() if t.parent == technique_id]
-
-    def parent_id(self, technique_id: str) -> str:
-        """The parent of a sub-technique, else the ID itself (works for IDs the release lacks)."""
-        tech = self.techniques.get(technique_id)
-        if tech is not None:
-            return tech.parent or tech.id
-        return ".".join(technique_id.split(".")[:2])
 
     def resolve_id(self, technique_id: str) -> str | None:
         """A label as the loaded release knows it, following retired IDs; None if unknown."""

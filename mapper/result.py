@@ -1,0 +1,65 @@
+"""What a mapping returns: plain result types, free of the pipeline that fills them.
+
+Outputs and the web edge render these without importing the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Evidence:
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class TacticRef:
+    id: str
+    name: str
+
+
+@dataclass
+class TechniqueHit:
+    id: str
+    name: str
+    tactics: list[TacticRef]
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+    parent: str | None = None
+
+
+@dataclass
+class MappingResult:
+    atlas: dict
+    model: dict
+    techniques: list[TechniqueHit]
+    threshold: float
+    top_k: int
+
+    @property
+    def recognised(self) -> bool:
+        return bool(self.techniques)
+
+    def to_dict(self) -> dict:
+        out = {
+            "atlas": self.atlas,
+            "model": self.model,
+            "threshold": self.threshold,
+            "top_k": self.top_k,
+            "techniques": [],
+            "recognised": self.recognised,
+        }
+        for hit in self.techniques:
+            row = asdict(hit)
+            if row["parent"] is None:
+                del row["parent"]
+            out["techniques"].append(row)
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)

@@ -1,0 +1,75 @@
+"""Training rows for the ranker: ``X, y, groups`` from the training case studies.
+
+Each training study gives queries of three kinds (each step alone, the summary, and the
+narrative: summary followed by the steps). A query becomes one row per technique, its features
+computed with the study's own evidence masked (``CaseStudyScorers.features(exclude_group=...)``),
+its target 1 where the study labels that technique.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mapper.kb import CaseStudy, KnowledgeBase
+from mapper.text import text_units
+
+KINDS = ("steps", "summary", "narrative")
+
+
+@dataclass
+class Query:
+    """A labelled training text, split into units."""
+
+    units: list[str]
+    gold: set[str]
+    group: int  # index of the case study it came from
+    kind: str = "narrative"
+
+
+def training_queries(studies: list[CaseStudy], kinds=KINDS) -> list[Query]:
+    queries = []
+    for group, study in enumerate(studies):
+        gold = set(study.techniques)
+        if "steps" in kinds:
+            for step in study.steps:
+                units = text_units(step.description)[0] or [step.description or "-"]
+                queries.append(Query(units, {step.technique}, group, "steps"))
+        if "summary" in kinds and study.summary:
+            queries.append(Query(text_units(study.summary)[0] or [study.summary], gold, group, "summary"))
+        if "narrative" in kinds:
+            queries.append(Query(text_units(study.narrative())[0] or ["-"], gold, group, "narrative"))
+    return queries
+
+
+@dataclass
+class TrainingRows:
+    """``X`` (queries, techniques, features), ``y`` (queries, techniques), and per query its group and kind."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    kinds: np.ndarray
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The (rows, features) matrix, targets and row groups that scikit-learn estimators take."""
+        n_q, n_t, n_f = self.X.shape
+        return self.X.reshape(n_q * n_t, n_f), self.y.reshape(-1), np.repeat(self.groups, n_t)
+
+
+def build_rows(queries: list[Query], scorers, encoder, kb: KnowledgeBase) -> TrainingRows:
+    """Feature rows of every query, each scored as text its own study did not train."""
+    col = {t: i for i, t in enumerate(scorers.classes_)}
+    encoder.encode([u for q in queries for u in q.units])  # one batched pass; the cache serves the rest
+    X = np.zeros((len(queries), len(col), 0), dtype=np.float32)
+    rows, targets = [], np.zeros((len(queries), len(col)), dtype=np.int8)
+    for i, q in enumerate(queries):
+        rows.append(scorers.features(encoder.encode(q.units), q.units, exclude_group=q.group)[0])
+        for t in q.gold:
+            if kb.resolve_id(t) in col:
+                targets[i, col[kb.resolve_id(t)]] = 1
+    if rows:
+        X = np.stack(rows)
+    return TrainingRows(X, targets, np.array([q.group for q in queries], dtype=np.int64),
+                        np.array([q.kind for q in queries]))

@@ -1,0 +1,128 @@
+"""From per-technique feature rows to probabilities: two stacked logistic stages.
+
+1. ``Pipeline(StandardScaler, LogisticRegression)`` over the feature rows; its C is the one whose
+   out-of-fold probabilities (grouped folds over case studies) have the lowest log-loss.
+2. :class:`~mapper.cooccurrence.CooccurrenceStage`, fitted on the first stage's *out-of-fold*
+   probabilities (same grouped folds), so it learns how much to trust first-stage scores of text
+   the first stage did not train on, which is what it meets at test time.
+
+``oof_proba_`` is the stack's out-of-fold output on the training rows, from which the operating
+point is chosen. At map time only the plain arrays are used: no scikit-learn import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mapper.cooccurrence import CooccurrenceStage, sigmoid
+from mapper.features import FEATURE_NAMES
+from mapper.rows import TrainingRows
+
+
+def grouped_folds(groups: np.ndarray, n_splits: int):
+    """A GroupKFold over case studies, or None when there are too few studies to hold one out."""
+    from sklearn.model_selection import GroupKFold
+
+    n_groups = len(np.unique(groups))
+    return GroupKFold(n_splits=min(n_splits, n_groups)) if n_groups >= 2 else None
+
+
+def first_stage(C: float, random_state: int = 0):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=random_state))
+
+
+class Stacker:
+    """scikit-learn conventions: ``fit`` returns self, learned attributes end in ``_``.
+
+    ``drop_features`` (an ablation) zeroes those feature columns, so they get no weight.
+    """
+
+    def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, cooccurrence: bool = True, drop_features=(),
+                 random_state: int = 0):
+        self.C_grid = C_grid
+        self.inner_folds = inner_folds
+        self.cooccurrence = cooccurrence
+        self.drop_features = drop_features
+        self.random_state = random_state
+
+    def _keep(self) -> np.ndarray:
+        return np.array([name not in self.drop_features for name in FEATURE_NAMES])
+
+    def fit(self, rows: TrainingRows, study_counts: np.ndarray) -> "Stacker":
+        from sklearn.metrics import log_loss
+        from sklearn.model_selection import cross_val_predict
+
+        X, y, row_groups = rows.flat()
+        X = X * self._keep()
+        cv = grouped_folds(rows.groups, self.inner_folds)
+        grid = [float(c) for c in self.C_grid]
+        if cv is not None:
+            # out-of-fold probabilities for every C: they choose C, and those of the chosen C feed stage 2
+            oof = {C: cross_val_predict(first_stage(C, self.random_state), X, y, groups=row_groups, cv=cv,
+                                        method="predict_proba")[:, 1] for C in grid}
+            self.C_ = min(grid, key=lambda C: log_loss(y, oof[C], labels=[0, 1]))
+        else:
+            self.C_ = grid[0]
+        model = first_stage(self.C_, self.random_state).fit(X, y)
+        scaler, logistic = model[0], model[-1]
+        self.mean_, self.scale_ = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
+        self.coef_ = logistic.coef_[0].astype(np.float64) * self._keep()
+        self.intercept_ = float(logistic.intercept_[0])
+        # a single training study leaves nothing to hold out: in-sample scores are all there is
+        p1 = (oof[self.C_] if cv is not None else model.predict_proba(X)[:, 1]).reshape(rows.y.shape)
+        self.cooccurrence_ = None
+        self.oof_proba_ = p1
+        if self.cooccurrence:
+            self.cooccurrence_ = CooccurrenceStage(random_state=self.random_state).fit(
+                p1, rows.y, rows.groups, study_counts, cv)
+            self.oof_proba_ = self.cooccurrence_.oof_proba_
+        return self
+
+    @classmethod
+    def zero_shot(cls) -> "Stacker":
+        """No labelled rows to learn from: a fixed blend of document similarities.
+
+        Its scores are a monotone squashing of similarity, not calibrated probabilities.
+        """
+        obj = cls(C_grid=(), cooccurrence=False)
+        names = list(FEATURE_NAMES)
+        obj.mean_, obj.scale_ = np.zeros(len(names)), np.ones(len(names))
+        obj.coef_ = np.zeros(len(names))
+        obj.coef_[names.index("dense_max")] = 12.0
+        obj.coef_[names.index("sparse_max")] = 6.0
+        obj.intercept_ = -7.0
+        obj.C_ = None
+        obj.cooccurrence_ = None
+        return obj
+
+    def predict_proba(self, feats: np.ndarray) -> np.ndarray:
+        """Probabilities (..., n_techniques) from features (..., n_techniques, n_features)."""
+        proba = sigmoid(((feats - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
+        if self.cooccurrence_ is not None:
+            proba = self.cooccurrence_.predict_proba(proba)
+        return proba
+
+    # -- plain-data state ------------------------------------------------------
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        cooc = self.cooccurrence_
+        meta = {"C": self.C_, "intercept": self.intercept_,
+                "cooccurrence": None if cooc is None else {"coef": list(cooc.coef_), "intercept": cooc.intercept_}}
+        arrays = {"coef": self.coef_, "mean": self.mean_, "scale": self.scale_,
+                  "lift": cooc.lift_ if cooc is not None else np.zeros((0, 0), np.float32)}
+        return meta, arrays
+
+    def restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> "Stacker":
+        self.C_, self.intercept_ = meta["C"], meta["intercept"]
+        self.coef_, self.mean_, self.scale_ = arrays["coef"], arrays["mean"], arrays["scale"]
+        self.cooccurrence_ = None
+        if meta["cooccurrence"] is not None:
+            stage = CooccurrenceStage()
+            stage.coef_ = np.array(meta["cooccurrence"]["coef"])
+            stage.intercept_ = meta["cooccurrence"]["intercept"]
+            stage.lift_ = arrays["lift"]
+            self.cooccurrence_ = stage
+        return self
