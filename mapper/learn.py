@@ -43,16 +43,26 @@ class TechniqueRanker:
         self.cooccurrence = cooccurrence
         self.random_state = random_state
 
-    def _check_params(self) -> None:
+    def check_params(self) -> "TechniqueRanker":
+        """Raise ValueError naming the first parameter that cannot work (called by ``fit``)."""
         for name, allowed in PARAM_CHOICES.items():
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad:
                 raise ValueError(f"{name} has unknown value(s) {bad}; choose from {', '.join(allowed)}")
-        if not 0.0 < self.coverage <= 1.0:
-            raise ValueError("coverage must be in (0, 1]")
+        problems = {
+            "C_grid must hold at least one positive number": not self.C_grid or min(self.C_grid) <= 0,
+            "training_kinds must name at least one kind": not self.training_kinds,
+            "inner_folds must be at least 2": self.inner_folds < 2,
+            "head_C must be positive": self.head_C <= 0,
+            "coverage must be in (0, 1]": not 0.0 < self.coverage <= 1.0,
+        }
+        for message, broken in problems.items():
+            if broken:
+                raise ValueError(message)
+        return self
 
     def fit(self, studies: list[CaseStudy], kb: KnowledgeBase, index: TechniqueIndex, encoder) -> "TechniqueRanker":
-        self._check_params()
+        self.check_params()
         self.classes_ = list(index.ids)
         self.n_features_in_ = len(FEATURE_NAMES)
         self.feature_names_in_ = np.array(FEATURE_NAMES)

@@ -83,7 +83,7 @@ class Mapper:
                     return cls(kb, encoder, index, ranker, meta["card"])
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
-            announce(f"training the ranker on {len(kb.case_studies)} case studies (first run only; about 20 s)")
+            announce(f"training the ranker on {len(kb.case_studies)} case studies (first run only; under a minute)")
             ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder)
             card = model_card(kb, encoder, index, ranker)
             state_meta, arrays = ranker.state()

@@ -8,7 +8,7 @@ import pytest
 
 from atlas_eval.datasets import Dataset
 from atlas_eval.metrics import (
-    RANKING_NAMES, canonical_ranking, confidence_intervals, item_report, parent_level_ranking, per_tactic, ranking_metrics,
+    RANKING_NAMES, SET_NAMES, canonical_ranking, confidence_intervals, item_report, parent_level_ranking, per_tactic, ranking_metrics,
     resample_weights, set_metrics,
 )
 from atlas_eval.report import render_markdown, write_outputs
@@ -46,9 +46,10 @@ def test_a_query_that_retrieves_nothing_scores_zero():
     assert agg["MAP"] == pytest.approx(0.5)
 
 
-def test_no_labelled_query_gives_no_ranking_metrics_rather_than_nan():
-    assert ranking_metrics({"q1": {}}, {"q1": ["a"]}) == ({}, {})
-    assert set_metrics({"q1": {}}, {"q1": {"a"}}) == {}
+def test_no_labelled_query_gives_null_metrics_rather_than_nan():
+    agg, per_query = ranking_metrics({"q1": {}}, {"q1": ["a"]})
+    assert per_query == {} and agg["MAP"] is None and set(agg) == {*RANKING_NAMES, "MAP"}
+    assert set_metrics({"q1": {}}, {"q1": {"a"}}) == dict.fromkeys(SET_NAMES)
 
 
 def test_set_metrics_micro_and_macro():
@@ -190,10 +191,13 @@ def test_a_dataset_without_labels_writes_strict_json(mini_kb, tmp_path):
     report = build_report(mini_kb, "enc", dataset, {"m": MethodRuns(run, {"n1": 0.5, "n2": 0.5}, 0.0, 0.0, 2)},
                           "loco", 1, {})
     m = report["methods"]["m"]
-    assert m["metrics"] == {"abstention": 0.5, "out_of_scope": 2}  # n2 silent, n1 not; nothing else computable
-    assert m["parent_metrics"] == {} and m["ci"] == {"abstention": [0.0, 1.0]}
+    # n2 silent, n1 not; nothing else is computable and is written as null
+    assert {k: v for k, v in m["metrics"].items() if v is not None} == {"abstention": 0.5, "out_of_scope": 2}
+    assert m["metrics"]["MAP"] is None and m["metrics"]["F1-micro"] is None
+    assert all(v is None for v in m["parent_metrics"].values()) and m["ci"] == {"abstention": [0.0, 1.0]}
     json_path = write_outputs(report, tmp_path, "non_ai-external")[0]
-    assert strict_json(json_path.read_text())["methods"]["m"]["metrics"]["abstention"] == 0.5
+    written = strict_json(json_path.read_text())["methods"]["m"]["metrics"]
+    assert written["abstention"] == 0.5 and written["MAP"] is None
     assert "| m | - |" in render_markdown(report)
 
 

@@ -71,8 +71,14 @@ def test_bad_arguments(mini_mapper):
 
 def test_trained_ranker_is_cached_and_reused(mini_kb, mini_mapper, tmp_path):
     again = Mapper.from_parts(mini_kb, mini_mapper.encoder, mini_mapper.index, tmp_path / "models", {"C_grid": (1.0,)})
-    np.testing.assert_array_equal(again.ranker.stacker_.coef_, mini_mapper.ranker.stacker_.coef_)
-    assert again.ranker.threshold_ == mini_mapper.ranker.threshold_
+    assert again.ranker is not mini_mapper.ranker  # loaded from disk, not the object in memory
+    meta, arrays = again.ranker.state()
+    same_meta, same_arrays = mini_mapper.ranker.state()
+    assert json.dumps(meta, sort_keys=True) == json.dumps(same_meta, sort_keys=True) and arrays.keys() == same_arrays.keys()
+    for key in arrays:
+        np.testing.assert_array_equal(arrays[key], same_arrays[key])
+    for text in ("poison the training data", "flood the API with huge requests", "an ordinary invoice fraud"):
+        assert again.map(text).to_dict() == mini_mapper.map(text).to_dict()  # gate and threshold included
     cards = list((tmp_path / "models" / "ranker").glob("*/MODEL_CARD.md"))
     assert len(cards) == 1 and "tiny-hash-encoder" in cards[0].read_text()
 

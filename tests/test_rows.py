@@ -21,6 +21,7 @@ def test_a_studys_own_steps_and_prior_are_masked_in_its_rows(mini_kb, tiny_encod
     assert rows.X[1, col, has_exemplar] == 0.0 and rows.X[0, col, has_exemplar] == 1.0
     assert rows.X[1, col, prior] == 0.0 and rows.X[0, col, prior] > 0.0
     assert rows.y[1, col] == 1 and rows.y[0, col] == 0
-    # each study is scored by a head fitted without it
-    assert scorers.oof_heads_[1] is not scorers.head_
+    # each study is scored by a head fitted without it: "typed" occurs in AML.CS0001's steps alone
+    assert "typed" in scorers.head_.sparse_.vocabulary_
+    assert "typed" not in scorers.oof_heads_[1].sparse_.vocabulary_
     np.testing.assert_array_equal(rows.y.sum(axis=1), [2, 2, 2])  # AML.T0045 is unknown to the fixture

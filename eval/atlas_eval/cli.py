@@ -28,7 +28,7 @@ def register(app) -> None:
         atlas: Annotated[Optional[Path], typer.Option("--atlas", help="Path to the ATLAS.yaml to evaluate on.")] = None,
         release: Annotated[Optional[str], typer.Option("--release")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Encoder for every dense method.")] = None,
-        doc_fields: Annotated[Optional[str], typer.Option("--doc-fields", help="Technique document fields, comma-separated (default: name,description,tactics,parent,mitigations).")] = None,
+        doc_fields: Annotated[Optional[str], typer.Option("--doc-fields", help="Technique document fields, comma-separated (default: name,description,tactics,parent; also: mitigations).")] = None,
     ):
         """Benchmark mapping methods on ATLAS case studies, side by side with baselines."""
         import json

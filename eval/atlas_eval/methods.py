@@ -147,6 +147,11 @@ class RcattStyle:
         self.ctx = ctx
         self.C = C
 
+    @staticmethod
+    def check_params(params: dict) -> None:
+        if params.get("C", 1.0) <= 0:
+            raise ValueError("C must be positive")
+
     def _learn(self, studies) -> "RcattStyle":
         from sklearn.multiclass import OneVsRestClassifier
         from sklearn.svm import LinearSVC
@@ -205,6 +210,10 @@ class Pipeline:
     def __init__(self, ctx: Context, **params):
         self.ctx = ctx
         self.params = params
+
+    @staticmethod
+    def check_params(params: dict) -> None:
+        TechniqueRanker(**{k: v for k, v in params.items() if k != "model_dir"}).check_params()
 
     def fit(self, studies):
         params = dict(self.params)
@@ -313,4 +322,10 @@ def parse_method(spec: str):
             params[key] = _typed(key, value, options[key])
         except ValueError as exc:
             raise UsageError(f"method option {key}={value!r}: {exc}") from None
+    check = getattr(BUILTIN[name], "check_params", None)  # values that type-check but cannot work
+    try:
+        if check is not None:
+            check(params)
+    except ValueError as exc:
+        raise UsageError(f"method {spec!r}: {exc}") from None
     return spec, BUILTIN[name], params

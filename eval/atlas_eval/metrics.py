@@ -20,6 +20,7 @@ from ir_measures import AP, RR, Success, nDCG, P, R
 
 RANKING_MEASURES = [AP, nDCG @ 10, R @ 5, R @ 10, P @ 5, RR, Success @ 1, Success @ 5, Success @ 10]
 RANKING_NAMES = [str(m) for m in RANKING_MEASURES]
+SET_NAMES = [f"{m}-{avg}" for avg in ("micro", "macro") for m in ("P", "R", "F1")] + ["covered"]
 N_RESAMPLES = 1000
 SEED = 0  # fixed, so the same results always give the same intervals
 
@@ -54,11 +55,11 @@ def parent_level_sets(predicted: dict) -> dict:
 def ranking_metrics(qrels: dict, ranking: dict) -> tuple[dict, dict]:
     """(aggregate {name: value}, per query {qid: {name: value}}) over queries with at least one label.
 
-    No labelled query: both are empty (nothing can be computed, and NaN is not valid JSON).
+    No labelled query: every aggregate is None, written as JSON null (NaN is not valid JSON).
     """
     scored = {q: r for q, r in qrels.items() if r}
     if not scored:
-        return {}, {}
+        return dict.fromkeys([*RANKING_NAMES, "MAP"]), {}
     run = rank_encoded({q: ranking.get(q, []) for q in scored})
     measured: dict[str, dict] = defaultdict(dict)
     for m in ir_measures.iter_calc(RANKING_MEASURES, scored, run):
@@ -122,7 +123,7 @@ def set_metrics(qrels: dict, predicted: dict, labels=None) -> dict:
     """
     counts = set_counts(qrels, predicted)
     if not counts:
-        return {}
+        return dict.fromkeys(SET_NAMES)  # nothing labelled: JSON null
     if labels is None:
         labels = {t for q in counts for t in qrels[q]}
     tp, fp, fn = np.array(list(counts.values()), dtype=float).sum(axis=0)

@@ -98,7 +98,7 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
     if protocol == "temporal":
         # the old model can only name what the old release had: score it on those labels, report the rest
         tested = {name: set(ids) for f in folds if f.name == "temporal" for name, ids in f.test_ids.items()}
-        datasets = [d.nameable_by(older.kb, tested.get(d.name, set())) for d in datasets]
+        datasets = [d.nameable_by(older.kb, tested[d.name]) if tested.get(d.name) else d for d in datasets]
     runs = {d.name: {spec: MethodRuns() for spec, _, _ in methods} for d in datasets}
     skipped: dict[str, str] = {}
     for n, fold in enumerate(folds, 1):
@@ -130,5 +130,7 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
             print(f"\rfold {n}/{len(folds)} ({fold.name})", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    return {d.name: build_report(ctx.kb, ctx.encoder.name, d, runs[d.name], protocol, len(folds), skipped)
+    # a time split's runs and labels are in the training release's IDs: its tactics place them
+    return {d.name: build_report(ctx.kb, ctx.encoder.name, d, runs[d.name], protocol, len(folds), skipped,
+                                 tactics_kb=older.kb if d.unnameable is not None else None)
             for d in datasets}

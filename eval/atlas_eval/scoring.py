@@ -58,10 +58,14 @@ def method_report(dataset: Dataset, mr, labels: set, tactics_of: dict, tactic_na
 
 
 def build_report(kb: KnowledgeBase, encoder_name: str, dataset: Dataset, runs: dict, protocol: str, n_folds: int,
-                 skipped: dict) -> dict:
-    """One dataset's report: every method's metrics and intervals, parent-level metrics, per tactic, per item."""
-    tactics_of = {t.id: t.tactics for t in kb.techniques.values()}
-    tactic_names = {t.id: t.name for t in kb.tactics}  # matrix order
+                 skipped: dict, tactics_kb: KnowledgeBase | None = None) -> dict:
+    """One dataset's report: every method's metrics and intervals, parent-level metrics, per tactic, per item.
+
+    ``tactics_kb``: the release whose tactics place the run's techniques, when not ``kb`` (a time split).
+    """
+    tactics_kb = tactics_kb or kb
+    tactics_of = {t.id: t.tactics for t in tactics_kb.techniques.values()}
+    tactic_names = {t.id: t.name for t in tactics_kb.tactics}  # matrix order
     labels = macro_labels(dataset, runs)
     methods = {spec: method_report(dataset, mr, labels, tactics_of, tactic_names, n_folds)
                for spec, mr in runs.items() if mr.run}

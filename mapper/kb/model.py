@@ -42,10 +42,6 @@ class Tactic:
     description: str = ""
     attack_id: str | None = None
 
-    @property
-    def shortname(self) -> str:
-        return tactic_shortname(self.name)
-
 
 @dataclass(frozen=True)
 class Technique:
