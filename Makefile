@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Developers and CI have the ATLAS releases beside the checkout; users get a verified download.
-ATLAS ?= $(firstword $(wildcard ../shared/atlas/releases/v5.6.1/ATLAS.yaml))
+ATLAS ?= $(firstword $(wildcard ../shared/atlas/releases/v2026.05/ATLAS-2026.05.yaml))
 ATLAS_ARG := $(if $(ATLAS),--atlas $(ATLAS),)
 
 .PHONY: setup demo test eval bench clean

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates every committed accuracy file in eval/results (about 22 minutes on 2 CPU cores;
+# Regenerates every committed accuracy file in eval/results (about 40 minutes on 2 CPU cores;
 # the speed benchmark is separate: python eval/bench/bench.py).
 #   make eval   (or: bash eval/reproduce.sh from the repository root, after `make setup`)
 set -euo pipefail
 ATLAS=${ATLAS:-../shared/atlas/releases/v5.6.1/ATLAS.yaml}
+ATLAS_V6=${ATLAS_V6:-../shared/atlas/releases/v2026.05/ATLAS-2026.05.yaml}
 BIN=${BIN:-.venv/bin}
 OUT=eval/results
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task steps --task summary --task narrative --protocol loco -o $OUT > /dev/null
@@ -11,4 +12,6 @@ $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --task steps --task sum
 # the same split with today's knowledge base (documents, labels, index): what a time split must not do, kept for comparison
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --protocol temporal-studies --train-release v5.0.0 -o $OUT > /dev/null
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task data/eval/non_ai_incidents.yaml --task data/eval/ai_incidents.yaml -o $OUT > /dev/null
+# the same loco evaluation on v2026.05 (the v6 format, the default release since issue 11), beside the v5.6.1 one
+$BIN/atlas-mapper eval --atlas "$ATLAS_V6" --task steps --task summary --task narrative --protocol loco -o $OUT/v2026.05 > /dev/null
 $BIN/python -m atlas_eval.summary $OUT

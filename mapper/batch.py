@@ -52,7 +52,10 @@ def _chunks(records, size: int):
 
 
 def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshold: float | None = None,
-              resume: bool = False, max_chars: int = MAX_TEXT_CHARS, progress: bool = False) -> dict:
+              resume: bool = False, max_chars: int = MAX_TEXT_CHARS, progress: bool = False,
+              platform: str | None = None) -> dict:
+    if platform:
+        mapper.kb.platform_name(platform)  # a bad platform fails here, before the output is touched
     skip = _done_lines(out) if resume else 0
     stats = {"written": 0, "errors": 0, "skipped": skip}
     mode = "ab" if resume else "wb"
@@ -62,7 +65,7 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
             # one encoding pass per chunk; input is streamed, so memory does not grow with the file
             mapper.prefetch([r.text for r in chunk if r.error is None], max_chars)
             for record in chunk:
-                row = _row(mapper, record, top_k, threshold, max_chars)
+                row = _row(mapper, record, top_k, threshold, max_chars, platform)
                 stats["errors"] += "error" in row
                 # one write per record, flushed, so an interruption loses at most the line in flight
                 handle.write(jsonl_line(row).encode("utf-8"))
@@ -76,11 +79,12 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
     return stats
 
 
-def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars: int) -> dict:
+def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars: int,
+         platform: str | None) -> dict:
     if record.error is not None:
         return {"id": record.id, "line": record.line, "error": record.error}
     try:
-        result = mapper.map(record.text, top_k=top_k, threshold=threshold, max_chars=max_chars)
+        result = mapper.map(record.text, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform)
     except InputError as exc:  # this record is bad, not the run
         return {"id": record.id, "line": record.line, "error": str(exc)}
     return {"id": record.id, "line": record.line, **result.to_dict()}

@@ -36,7 +36,8 @@ def model_card(kb, encoder, index, ranker) -> dict:
 
 
 def committed_metrics() -> dict:
-    """Cross-validated figures from the last committed evaluation run (a source checkout only)."""
+    """Cross-validated figures from the last committed evaluation run (a source checkout only), with the
+    ATLAS release they were measured on under "atlas", which need not be the release this model uses."""
     path = PROJECT_ROOT / "eval" / "results" / "summary.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))

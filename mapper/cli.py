@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mapper.errors import MapperError, OutputError, UsageError
+from mapper.errors import InputError, MapperError, OutputError, UsageError
 
 app = typer.Typer(
     name="atlas-mapper",
@@ -46,10 +46,11 @@ MapFormat = choices("MapFormat", ("table", "json", "yaml", "markdown", "navigato
 DiffFormat = choices("DiffFormat", ("text", "json"))
 
 AtlasOpt = Annotated[Optional[Path], typer.Option("--atlas", help="Path to an ATLAS.yaml (else $ATLAS_MAPPER_DATA, the cache, or a download).")]
-ReleaseOpt = Annotated[Optional[str], typer.Option("--release", help="ATLAS release tag to use when none is given by path, e.g. v5.6.1.")]
+ReleaseOpt = Annotated[Optional[str], typer.Option("--release", help="ATLAS release tag to use when no path is given, e.g. v2026.05 or v5.6.1; wins over $ATLAS_MAPPER_DATA.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2).")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+PlatformOpt = Annotated[Optional[str], typer.Option("--platform", help="Only techniques ATLAS lists for this platform, e.g. 'Agentic AI' (v6 releases).")]
 
 
 def _version(value: bool) -> None:
@@ -101,6 +102,8 @@ def map_command(
     output: OutputOpt = None,
     force: ForceOpt = False,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Refuse longer write-ups.")] = 2_000_000,  # mapper.text.MAX_TEXT_CHARS
+    platform: PlatformOpt = None,
+    as_release: Annotated[Optional[str], typer.Option("--as-release", help="Report in another release's IDs (a tag such as v2026.09, or a path), through the crosswalk between the two.")] = None,
     atlas: AtlasOpt = None,
     release: ReleaseOpt = None,
     model: ModelOpt = None,
@@ -110,9 +113,27 @@ def map_command(
     from mapper.outputs import render
 
     content, _ = read_text(file, text, max_chars)
+    other = _load_release(as_release) if as_release else None  # a bad release fails before the model loads
     mapper = _mapper(atlas, release, model)
-    result = mapper.map(content, top_k=top_k, threshold=threshold, max_chars=max_chars)
-    _emit(render(result, fmt.value, mapper.kb), output, force)
+    result = mapper.map(content, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform)
+    if other is not None:
+        from mapper.kb.crosswalk import Crosswalk
+        from mapper.relabel import in_release
+
+        result = in_release(result, Crosswalk.between(mapper.kb, other))
+    _emit(render(result, fmt.value, other or mapper.kb), output, force)
+
+
+def _load_release(ref: str):
+    """A release named by tag (v2026.09, 2026.09) or by the path of its file."""
+    from mapper.kb import load_kb
+
+    path = Path(ref).expanduser()
+    if path.exists():
+        return load_kb(path)
+    if path.suffix in (".yaml", ".yml") or "/" in ref or "\\" in ref:  # meant as a path, not a tag
+        raise InputError(f"{ref} does not exist; give the path of an ATLAS release file or a release tag such as v2026.05")
+    return load_kb(release=ref)
 
 
 @app.command("batch")
@@ -124,6 +145,7 @@ def batch_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run, keeping the lines already written.")] = False,
     force: ForceOpt = False,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1)] = 2_000_000,
+    platform: PlatformOpt = None,
     atlas: AtlasOpt = None,
     release: ReleaseOpt = None,
     model: ModelOpt = None,
@@ -135,7 +157,7 @@ def batch_command(
         raise OutputError(f"{out} exists; pass --resume to continue it or --force to start over")
     mapper = _mapper(atlas, release, model)
     stats = run_batch(mapper, source, out, top_k=top_k, threshold=threshold, resume=resume,
-                      max_chars=max_chars, progress=sys.stderr.isatty())
+                      max_chars=max_chars, progress=sys.stderr.isatty(), platform=platform)
     typer.echo(f"{stats['written']} written ({stats['errors']} errors, {stats['skipped']} already done) -> {out}", err=True)
 
 
@@ -159,11 +181,25 @@ def data_info(atlas: AtlasOpt = None, release: ReleaseOpt = None,
 
 
 @data_app.command("fetch")
-def data_fetch(release: ReleaseOpt = None):
+def data_fetch(
+    release: ReleaseOpt = None,
+    latest: Annotated[bool, typer.Option("--latest", help="The newest release upstream (from dist/manifest.yaml, else the ATLAS-latest pointers).")] = False,
+    trust_unpinned: Annotated[bool, typer.Option("--trust-unpinned", help="Accept a release this version has no sha256 for: record the sha256 of this download and check it from then on.")] = False,
+):
     """Download a release from the official ATLAS repository and verify its sha256."""
-    from mapper.data import fetch
+    from mapper.data import fetch, fetch_latest
 
-    typer.echo(f"saved {fetch(release)}")
+    if release and latest:
+        raise UsageError("--release and --latest exclude each other; pass one of them")
+    source = fetch_latest(trust_unpinned=trust_unpinned) if latest else fetch(release, trust_unpinned=trust_unpinned)
+    info = source.describe()
+    typer.echo(f"saved {source.path}")
+    typer.echo(f"release {info['release']} (version {info['version']})")
+    typer.echo(f"sha256 {source.sha256}")
+    if info["pinned"]:
+        typer.echo(f"pinned: yes ({'verified by our tests' if info['checked'] else 'sha256 from third-party records'})")
+    else:
+        typer.echo("pinned: no (sha256 recorded at this first download; compare it with MITRE's release notes)")
 
 
 @data_app.command("diff")
@@ -172,30 +208,44 @@ def data_diff(
     new: Annotated[str, typer.Argument(help="New release: a tag or a path.")],
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")] = DiffFormat.text,
 ):
-    """Techniques added, removed, renamed and moved between tactics."""
-    from mapper.kb import diff_kb, load_kb
+    """What changed between two releases (any format): techniques and tactics added, removed, merged,
+    renamed or moved, case studies added, descriptions and platforms edited."""
+    from mapper.kb import diff_kb
 
-    def load(ref: str):
-        path = Path(ref)
-        return load_kb(path) if path.exists() else load_kb(release=ref)
-
-    diff = diff_kb(load(old), load(new))
+    diff = diff_kb(_load_release(old), _load_release(new))
     if fmt is DiffFormat.json:
         typer.echo(json.dumps(diff, indent=2))
         return
-    typer.echo(f"{diff['old']['release']} -> {diff['new']['release']}")
-    for label, key in (("added", "added"), ("removed", "removed"), ("renamed", "renamed"), ("moved between tactics", "moved")):
-        rows = diff[key]
-        typer.echo(f"\n{label} ({len(rows)}):")
-        for row in rows:
-            if key == "renamed":
-                typer.echo(f"  {row['id']}: {row['old']} -> {row['new']}")
-            elif key == "moved":
-                typer.echo(f"  {row['id']} {row['name']}: {', '.join(row['old'])} -> {', '.join(row['new'])}")
-            elif key == "removed" and row.get("replaced_by"):
-                typer.echo(f"  {row['id']} {row['name']} (replaced by {row['replaced_by']})")
-            else:
-                typer.echo(f"  {row['id']} {row['name']}")
+    typer.echo(_diff_text(diff))
+
+
+def _diff_text(diff: dict) -> str:
+    def release(info: dict) -> str:
+        return f"{info['release'] or 'unknown release'} (content {info['version']}, format {info['format_version']})"
+
+    lines = [f"{release(diff['old'])} -> {release(diff['new'])}"]
+    sections = (
+        ("techniques added", "added", lambda r: f"{r['id']} {r['name']}"),
+        ("techniques removed", "removed", lambda r: f"{r['id']} {r['name']}"
+         + (f" -> {', '.join(r['replaced_by'])}" if r["replaced_by"] else " (no successor found)")),
+        ("merged", "merged", lambda r: f"{', '.join(r['from'])} -> {', '.join(r['as'])} under {r['into']} {r['name']}"),
+        ("techniques renamed", "renamed", lambda r: f"{r['id']}: {r['old']} -> {r['new']}"),
+        ("maturity changed", "maturity_changed", lambda r: f"{r['id']}: {r['old']} -> {r['new']}"),
+        ("moved between tactics", "moved", lambda r: f"{r['id']} {r['name']}: {', '.join(r['old'])} -> {', '.join(r['new'])}"),
+        ("tactics added", "tactics_added", lambda r: f"{r['id']} {r['name']}"),
+        ("tactics removed", "tactics_removed", lambda r: f"{r['id']} {r['name']}"),
+        ("tactics renamed", "tactics_renamed", lambda r: f"{r['id']}: {r['old']} -> {r['new']}"),
+        ("case studies added", "case_studies_added", lambda r: f"{r['id']} {r['name']}"),
+        ("case studies removed", "case_studies_removed", lambda r: f"{r['id']} {r['name']}"),
+    )
+    for label, key, line in sections:
+        lines.append(f"\n{label} ({len(diff[key])}):")
+        lines += [f"  {line(row)}" for row in diff[key]]
+    lines.append(f"\ndescriptions edited: {len(diff['descriptions_edited'])} techniques")
+    changed = diff["platforms_changed"]
+    added = sorted({p for row in changed for p in row["added"]})
+    lines.append(f"platforms changed: {len(changed)} techniques" + (f" (added: {', '.join(added)})" if added else ""))
+    return "\n".join(lines)
 
 
 @techniques_app.command("show")
@@ -208,6 +258,8 @@ def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T
     tid = kb.resolve_id(technique_id.strip().upper())
     if tid is None:
         raise UsageError(f"{technique_id} is not a technique of ATLAS {kb.release_tag or kb.version}; try 'atlas-mapper techniques search'")
+    if tid != technique_id.strip().upper():
+        typer.echo(f"({technique_id.strip().upper()} is {tid} in ATLAS {kb.release_tag or kb.version})")
     typer.echo(technique_text(kb, tid))
 
 
@@ -215,6 +267,7 @@ def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T
 def techniques_search(
     words: Annotated[str, typer.Argument(help="Words to look for.")],
     limit: Annotated[int, typer.Option("--limit", min=1)] = 10,
+    platform: PlatformOpt = None,
     atlas: AtlasOpt = None,
     release: ReleaseOpt = None,
 ):
@@ -225,6 +278,9 @@ def techniques_search(
 
     kb = load_kb(atlas, release=release)
     ids = sorted(kb.techniques)
+    if platform:
+        name = kb.platform_name(platform)
+        ids = [t for t in ids if name in kb.techniques[t].platforms]
     docs = [technique_document(kb, kb.techniques[t]) for t in ids]
     sparse = SparseText().fit(docs)
     scores = (sparse.transform([words]) @ sparse.transform(docs).T).toarray()[0]
@@ -234,7 +290,8 @@ def techniques_search(
         typer.echo(f"no technique matches {words!r}")
         return
     for i in hits:
-        typer.echo(f"{ids[i]:<15} {scores[i]:.2f}  {kb.techniques[ids[i]].name}")
+        tech = kb.techniques[ids[i]]
+        typer.echo(f"{tech.id:<15} {scores[i]:.2f}  {tech.name}" + (f"  [{', '.join(tech.platforms)}]" if platform else ""))
 
 
 def _load_plugins() -> None:

@@ -59,7 +59,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 # What the package reads from its own data folder at run time (the wheel ships them as mapper/_data).
-DATA_FILES = ("encoders.json", "releases.json")
+DATA_FILES = ("encoders.json", "id_changes.json", "releases.json")
 
 
 def data_dir() -> Path:

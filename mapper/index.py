@@ -62,7 +62,9 @@ def index_key(kb: KnowledgeBase, encoder_fingerprint: str, fields) -> str:
         "encoder": encoder_fingerprint,
         "fields": list(fields),
         "versions": library_versions(),
-        "code": code_fingerprint("index.py", "sparse.py", "kb/clean.py", "encoders.py", "bert.py"),
+        # the parsers too: a parsing fix changes documents and training data without changing the file's sha256
+        "code": code_fingerprint("index.py", "sparse.py", "encoders.py", "bert.py", "kb/clean.py", "kb/legacy.py",
+                                 "kb/v6.py", "kb/load.py", "kb/fields.py", "kb/links.py"),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -24,9 +24,18 @@ def _shorten(text: str, width: int) -> str:
 
 
 def _release(result: MappingResult) -> str:
+    """Which ATLAS the IDs belong to, and any filter or translation applied."""
     atlas = result.atlas
     rel = atlas.get("release") or "unknown release"
-    return f"ATLAS {rel} (version {atlas.get('version')})"
+    text = f"ATLAS {rel} (version {atlas.get('version')})"
+    if result.platform:
+        text += f", platform {result.platform} only"
+    origin = result.translated_from
+    if origin:
+        text += f", translated from {origin['atlas'].get('release') or origin['atlas'].get('version')}"
+        if origin["not_in_release"]:
+            text += f" ({len(origin['not_in_release'])} not in this release: {', '.join(origin['not_in_release'])})"
+    return text
 
 
 def render_table(result: MappingResult, width: int | None = None) -> str:
@@ -102,8 +111,12 @@ def navigator_layer(result: MappingResult, kb: KnowledgeBase, name: str = "atlas
                 entry["showSubtechniques"] = True
             techniques.append(entry)
     metadata = [{"name": "generated_by", "value": "atlas-mapper"}]
-    if result.atlas.get("version"):
-        metadata.append({"name": "atlas_data_version", "value": str(result.atlas["version"])})
+    for key, label in (("release", "atlas_release"), ("version", "atlas_data_version"),
+                       ("format_version", "atlas_format_version")):
+        if result.atlas.get(key):
+            metadata.append({"name": label, "value": str(result.atlas[key])})
+    if result.platform:
+        metadata.append({"name": "platform", "value": result.platform})
     return {
         "name": name,
         "versions": dict(NAVIGATOR_VERSIONS),
@@ -149,6 +162,8 @@ def technique_text(kb: KnowledgeBase, technique_id: str, width: int = 100) -> st
         lines.append("Sub-techniques: " + "; ".join(f"{c.id} {c.name}" for c in children))
     if tech.maturity:
         lines.append(f"Maturity: {tech.maturity}")
+    if tech.platforms:
+        lines.append(f"Platforms: {', '.join(tech.platforms)}")
     lines.append("")
     for para in tech.description.split("\n\n"):
         lines += textwrap.wrap(" ".join(para.split()), width) + [""]

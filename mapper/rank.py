@@ -114,7 +114,8 @@ class Mapper:
         return proba, units, spans, vectors, per_unit
 
     def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None,
-            max_chars: int = MAX_TEXT_CHARS) -> MappingResult:
+            max_chars: int = MAX_TEXT_CHARS, platform: str | None = None) -> MappingResult:
+        """Ranked techniques with evidence; ``platform`` keeps only techniques ATLAS lists for it."""
         if not isinstance(text, str):
             raise InputError("text must be a string")
         if len(text) > max_chars:
@@ -125,20 +126,28 @@ class Mapper:
         cut = self.ranker.threshold_ if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise UsageError("--threshold must be between 0 and 1")
+        allowed = self._platform_filter(platform)
         proba, units, spans, vectors, per_unit = self.score_text(text)
         # stable order: score descending, then technique ID
         order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
         # nothing is reported unless one of ATLAS's own techniques reaches the cut (see TechniqueRanker)
         # no text to map gives no techniques, whatever the threshold
         recognised = bool(units) and self.ranker.recognises(proba, cut)
-        chosen = [i for i in order if proba[i] >= cut][:top_k] if recognised else []
+        chosen = [i for i in order if proba[i] >= cut and allowed(self.index.ids[i])][:top_k] if recognised else []
         hits = []
         if chosen:
             unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
                            else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
-        return MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k)
+        return MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k,
+                             platform=self.kb.platform_name(platform) if platform else None)
+
+    def _platform_filter(self, platform: str | None):
+        if not platform:
+            return lambda tid: True
+        name = self.kb.platform_name(platform)
+        return lambda tid: name in self.kb.techniques[tid].platforms
 
     def prefetch(self, texts: list[str], max_chars: int = MAX_TEXT_CHARS) -> None:
         """Encode the sentences of several write-ups in one pass, ahead of mapping them one by one:

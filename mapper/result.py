@@ -40,6 +40,8 @@ class MappingResult:
     techniques: list[TechniqueHit]
     threshold: float
     top_k: int
+    platform: str | None = None  # suggestions restricted to techniques of this platform
+    translated_from: dict | None = None  # set when rendered in another release's IDs (see mapper.relabel)
 
     @property
     def recognised(self) -> bool:
@@ -54,6 +56,10 @@ class MappingResult:
             "techniques": [],
             "recognised": self.recognised,
         }
+        if self.platform:
+            out["platform"] = self.platform
+        if self.translated_from:
+            out["translated_from"] = self.translated_from
         for hit in self.techniques:
             row = asdict(hit)
             if row["parent"] is None:

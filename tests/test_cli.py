@@ -174,6 +174,6 @@ def test_data_diff_cli(capsys):
     old = str(LATEST.parent.parent / "v4.4.0" / "ATLAS.yaml")
     new = str(LATEST.parent.parent / "v4.5.0" / "ATLAS.yaml")
     code, out, _ = run(capsys, "data", "diff", old, new)
-    assert code == 0 and "AML.T0045 ML Intellectual Property Theft (replaced by AML.T0048.004)" in out
+    assert code == 0 and "AML.T0045 ML Intellectual Property Theft -> AML.T0048.004" in out
     code, out, _ = run(capsys, "data", "diff", old, new, "--format", "json")
     assert "AML.T0048.004" in [r["id"] for r in json.loads(out)["added"]]

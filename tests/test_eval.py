@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from mapper.encoders import CachedEncoder
 from mapper.errors import InputError, UsageError
 from mapper.features import FEATURE_NAMES
 from mapper.index import TechniqueIndex
+
+from conftest import LATEST
 
 
 @pytest.fixture
@@ -47,6 +50,22 @@ def test_labelled_file_formats(tmp_path, mini_kb):
     dup.write_text('{"id": "x", "text": "a", "techniques": []}\n{"id": "x", "text": "b", "techniques": []}\n')
     with pytest.raises(InputError, match="duplicate id"):
         load_labelled_file(dup, mini_kb)
+
+
+@pytest.mark.parametrize("atlas", [Path(__file__).parent / "fixtures" / "v6" / "ATLAS-2026.05.yaml", LATEST])
+def test_labels_in_newer_ids_are_mapped_onto_the_loaded_release(tmp_path, atlas):
+    """genai-incidents labels with 2026.07+ IDs (AML.T0115.000/.001) read as the loaded release names them."""
+    if not atlas.is_file():
+        pytest.skip("../shared/atlas not present")
+    from mapper.kb import load_kb
+
+    path = tmp_path / "newer.jsonl"
+    path.write_text(json.dumps({"id": "g1", "text": "a poisoned model on a hub",
+                                "techniques": ["AML.T0115.000", "AML.T0115.001", "AML.T0116"]}) + "\n")
+    ds = load_labelled_file(path, load_kb(atlas))
+    assert ds.qrels["g1"] == {"AML.T0019": 1, "AML.T0058": 1}
+    assert ds.mapped_labels == {"AML.T0115.000": "AML.T0019", "AML.T0115.001": "AML.T0058"}
+    assert ds.unknown_labels == {"g1": ["AML.T0116"]}  # new in 2026.08: no older ID carries it
 
 
 def test_loco_folds_never_train_on_the_held_out_study(mini_kb):

@@ -95,10 +95,12 @@ def test_truncated_real_file_is_an_error(tmp_path, fixture_atlas):
 
 @pytest.mark.integration
 @needs_shared()
-# the legacy dist/ATLAS.yaml of every release v3.0.0-v5.6.1 (the v6 layout, ATLAS-<YYYY.MM>.yaml, is issue 11's)
-@pytest.mark.parametrize("tag", sorted(p.parent.name for p in RELEASES.glob("*/ATLAS.yaml")) if RELEASES.is_dir() else [])
-def test_every_legacy_release_loads(tag):
-    kb = load_kb(RELEASES / tag / "ATLAS.yaml")
+# every file under ../shared/atlas/releases: the legacy dist/ATLAS.yaml of v3.0.0-v5.6.1 and the v6 files
+@pytest.mark.parametrize(
+    "relpath", sorted(str(p.relative_to(RELEASES)) for p in RELEASES.glob("*/*.yaml")) if RELEASES.is_dir() else []
+)
+def test_every_release_loads(relpath):
+    kb = load_kb(RELEASES / relpath)
     info = kb.describe()
     assert info["known"] and kb.warnings == []
     assert info["counts"]["techniques"] > 30 and info["counts"]["case_studies"] >= 15
@@ -123,7 +125,9 @@ def test_version_field_lag_is_reported():
 @needs_shared()
 def test_diff_reports_t0045_replacement():
     diff = diff_kb(load_kb(RELEASES / "v4.4.0" / "ATLAS.yaml"), load_kb(RELEASES / "v4.5.0" / "ATLAS.yaml"))
-    assert {"id": "AML.T0045", "name": "ML Intellectual Property Theft", "replaced_by": "AML.T0048.004"} in diff["removed"]
+    assert {"id": "AML.T0045", "name": "ML Intellectual Property Theft", "replaced_by": ["AML.T0048.004"]} in diff["removed"]
+    evidence = diff["crosswalk"]["AML.T0045"][0]["evidence"]
+    assert evidence == ["recorded", "case studies", "same name"]
     assert "AML.T0048.004" in [row["id"] for row in diff["added"]]
 
 

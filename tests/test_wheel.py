@@ -31,7 +31,7 @@ LABELLED = """\
     A user told the customer-service chatbot to ignore its instructions and pretend it had no rules, and the
     bot then produced the content it was designed to refuse.
 - id: poisoning
-  techniques: [AML.T0020]
+  techniques: [AML.T0020, AML.T0115.000]
   text: >-
     An attacker submitted thousands of deliberately wrong labels to a crowdsourced labelling platform, and the
     next version of the model trained on that data misread stop signs.
@@ -108,12 +108,13 @@ def test_installed_wheel_maps_from_outside_the_checkout(tmp_path):
         assert Path(module).is_relative_to(site) and not Path(module).is_relative_to(ROOT)
 
     version = _run([script, "--version"], work, env).stdout
-    assert version.startswith(f"atlas-mapper {__version__} ") and "v5.6.1" in version and "all-MiniLM-L6-v2" in version
+    assert version.startswith(f"atlas-mapper {__version__} ") and "v2026.05" in version and "all-MiniLM-L6-v2" in version
 
-    atlas = ["--atlas", LATEST]
+    # the default release, in the v6 format (its crosswalk data ships in the wheel too)
+    atlas = ["--atlas", LATEST.parent.parent / "v2026.05" / "ATLAS-2026.05.yaml"]
     (work / "report.md").write_text(WRITE_UP)
     mapped = json.loads(_run([script, "map", "report.md", "--format", "json", *atlas], work, env).stdout)
-    assert mapped["atlas"]["release"] == "v5.6.1" and mapped["recognised"]
+    assert mapped["atlas"]["release"] == "v2026.05" and mapped["recognised"]
     assert any(t["id"].startswith("AML.T0051") for t in mapped["techniques"])
 
     records = [{"id": "a", "text": WRITE_UP}, {"id": "b", "text": "Quarterly revenue grew by four percent."}]
@@ -124,7 +125,7 @@ def test_installed_wheel_maps_from_outside_the_checkout(tmp_path):
     assert lines[0]["techniques"][0]["id"].startswith("AML.T") and not lines[1]["recognised"]
 
     shown = _run([script, "techniques", "show", "AML.T0051", *atlas], work, env).stdout
-    assert "AML.T0051" in shown and "LLM Prompt Injection" in shown
+    assert "AML.T0051" in shown and "LLM Prompt Injection" in shown and "Platforms:" in shown
 
     (work / "labelled.yaml").write_text(LABELLED)
     # the pipeline as `map` trained it (retraining it inside eval would take a minute more)
@@ -132,5 +133,6 @@ def test_installed_wheel_maps_from_outside_the_checkout(tmp_path):
     report = json.loads(_run([script, "eval", "--task", "labelled.yaml", "-m", "tfidf", "-m", f"default:model_dir={trained}",
                               "--format", "json", *atlas], work, env).stdout)
     assert report["dataset"]["queries"] == 3 and report["dataset"]["out_of_scope"] == 1
+    assert report["dataset"]["mapped_labels"] == {"AML.T0115.000": "AML.T0019"}  # the crosswalk data shipped
     assert len(report["methods"]) == 2
     assert all(0 <= method["metrics"]["MAP"] <= 1 for method in report["methods"].values())

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from mapper.errors import InputError
-from mapper.kb import REPLACED_IDS, KnowledgeBase
+from mapper.kb import KnowledgeBase
 
 TASKS = ("steps", "summary", "narrative")
 
@@ -27,7 +27,7 @@ class Dataset:
     groups: dict[str, str | None]  # query id -> case study id (None for external items)
     out_of_scope: set[str] = field(default_factory=set)
     unknown_labels: dict[str, list[str]] = field(default_factory=dict)  # query id -> labels the release lacks
-    mapped_labels: dict[str, str] = field(default_factory=dict)  # retired id -> replacement used
+    mapped_labels: dict[str, str] = field(default_factory=dict)  # label of another release -> the ID used here
     unnameable: dict[str, list[str]] | None = None  # temporal: query id -> labels the older release lacks
     scored_labels: int = 0  # temporal: labels of the test queries before that restriction
 
@@ -36,7 +36,7 @@ class Dataset:
         labels it cannot name are dropped from those queries and counted in ``unnameable``."""
         qrels, unnameable = dict(self.qrels), {}
         for qid in ids:
-            named = {label: _older_id(kb, label) for label in self.qrels.get(qid, {})}
+            named = {label: kb.resolve_id(label) for label in self.qrels.get(qid, {})}
             qrels[qid] = {tid: 1 for tid in named.values() if tid is not None}
             missing = sorted(label for label, tid in named.items() if tid is None)
             if missing:
@@ -58,14 +58,6 @@ class Dataset:
             "test_labels_unnameable_by_training_release": sum(len(v) for v in self.unnameable.values()),
             "unnameable_labels": sorted({label for v in self.unnameable.values() for label in v}),
         })
-
-
-def _older_id(kb: KnowledgeBase, label: str) -> str | None:
-    """How an older release names a label: the same ID, a retired ID's replacement, or the ID it replaced."""
-    tid = kb.resolve_id(label)
-    if tid is None:
-        tid = next((old for old, new in REPLACED_IDS.items() if new == label and old in kb.techniques), None)
-    return tid
 
 
 def _resolve_labels(kb: KnowledgeBase, qid: str, labels, ds_unknown, ds_mapped) -> dict[str, int]:

@@ -87,7 +87,7 @@ def _dataset_notes(ds: dict) -> list[str]:
     lines = []
     if ds.get("unknown_labels") or ds.get("mapped_labels"):
         lines.append(f"Labels unknown to this release: {_listing(ds.get('unknown_labels', []))}; "
-                     f"retired labels mapped: {_listing(ds.get('mapped_labels', {}))}.")
+                     f"labels from other releases mapped through the crosswalk: {_listing(ds.get('mapped_labels', {}))}.")
     lines += [f"{key.replace('_', ' ').capitalize()}: {_listing(value)}." for key, value in ds.items()
               if key not in _DESCRIBED and value not in (None, [], {}, "")]
     return lines

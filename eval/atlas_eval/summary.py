@@ -51,9 +51,12 @@ def summarise(directory: Path) -> tuple[dict, str]:
         path = directory / f"{stem}.json"
         if not path.is_file():
             continue
-        methods = json.loads(path.read_text(encoding="utf-8"))["methods"]
+        report = json.loads(path.read_text(encoding="utf-8"))
+        methods = report["methods"]
         if "default" not in methods:
             continue
+        if "atlas" in report:  # which release the figures were measured on (model cards quote it)
+            summary.setdefault("atlas", report["atlas"])
         summary[stem] = {m: figure(methods["default"], m) for m in metrics}
         for metric in metrics:
             lines.append(f"| {task} | {protocol} | {metric} | {quoted(summary[stem][metric])} | "

@@ -1,0 +1,44 @@
+"""A mapping result told in another ATLAS release's IDs.
+
+A model trained on the case studies of one release can still serve a team that tags with a
+newer (or older) one: each technique is carried over through the crosswalk between the two
+releases, and named, placed under tactics and parented as the other release does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mapper.kb.crosswalk import Crosswalk
+from mapper.result import MappingResult, TacticRef, TechniqueHit
+
+
+def in_release(result: MappingResult, walk: Crosswalk) -> MappingResult:
+    """``result`` (in ``walk.old``'s IDs) as ``walk.new`` names it.
+
+    Techniques the other release cannot name are dropped and listed; two that became one keep
+    the higher score and both sets of evidence.
+    """
+    target = walk.new
+    merged: dict[str, TechniqueHit] = {}
+    renamed, unmatched = {}, []
+    for hit in result.techniques:
+        ids = walk.translate(hit.id)
+        if not ids:
+            unmatched.append(hit.id)
+        for tid in ids:
+            if tid != hit.id:
+                renamed[hit.id] = tid
+            tech = target.techniques[tid]
+            tactics = [TacticRef(t, target.tactic_by_id[t].name) for t in tech.tactics if t in target.tactic_by_id]
+            moved = TechniqueHit(tid, tech.name, tactics, hit.score, list(hit.evidence), tech.parent)
+            kept = merged.get(tid)
+            if kept is None or moved.score > kept.score:
+                if kept is not None:
+                    moved.evidence += kept.evidence
+                merged[tid] = moved
+            else:
+                kept.evidence += moved.evidence
+    hits = sorted(merged.values(), key=lambda h: (-h.score, h.id))
+    origin = {"atlas": result.atlas, "renamed": renamed, "not_in_release": unmatched}
+    return replace(result, atlas=target.atlas_info(), techniques=hits, translated_from=origin)
