@@ -12,6 +12,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FIXTURE_ATLAS = HERE / "fixtures" / "mini_atlas.yaml"
+# v6-format fixtures of our own: 2026.07 applies the kinds of change ATLAS reported since 2026.05
+V6_FIXTURES = HERE / "fixtures" / "v6"
 SHARED_ATLAS = ROOT.parent / "shared" / "atlas"
 RELEASES = SHARED_ATLAS / "releases"
 LATEST = RELEASES / "v5.6.1" / "ATLAS.yaml"
@@ -80,6 +82,20 @@ def mini_kb():
     from mapper.kb import load_kb
 
     return load_kb(FIXTURE_ATLAS)
+
+
+@pytest.fixture(scope="session")
+def v6_old():
+    from mapper.kb import load_kb
+
+    return load_kb(V6_FIXTURES / "ATLAS-2026.05.yaml")
+
+
+@pytest.fixture(scope="session")
+def v6_new():
+    from mapper.kb import load_kb
+
+    return load_kb(V6_FIXTURES / "ATLAS-2026.07.yaml")
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """Crosswalks between releases: recorded links, relabelled case-study steps, same names."""
 
-from pathlib import Path
-
 import pytest
 
 from mapper.kb import diff_kb, load_kb
@@ -10,21 +8,9 @@ from mapper.kb.crosswalk import Crosswalk
 
 from conftest import RELEASES, needs_shared
 
-V6 = Path(__file__).parent / "fixtures" / "v6"
 
-
-@pytest.fixture(scope="module")
-def old():
-    return load_kb(V6 / "ATLAS-2026.05.yaml")
-
-
-@pytest.fixture(scope="module")
-def new():
-    return load_kb(V6 / "ATLAS-2026.07.yaml")
-
-
-def test_three_ids_merged_into_sub_techniques_of_a_new_one(old, new):
-    walk = Crosswalk.between(old, new)
+def test_three_ids_merged_into_sub_techniques_of_a_new_one(v6_old, v6_new):
+    walk = Crosswalk.between(v6_old, v6_new)
     assert {tid: walk.translate(tid) for tid in ("AML.T0019", "AML.T0058", "AML.T0104", "AML.T0020")} == {
         "AML.T0019": ["AML.T0115.000"], "AML.T0058": ["AML.T0115.001"],
         "AML.T0104": ["AML.T0115.002"], "AML.T0020": ["AML.T0020"]}
@@ -36,27 +22,27 @@ def test_three_ids_merged_into_sub_techniques_of_a_new_one(old, new):
     assert "2026.07" in row["source"]
 
 
-def test_the_data_alone_shows_a_relabelled_step(old, new, monkeypatch):
+def test_the_data_alone_shows_a_relabelled_step(v6_old, v6_new, monkeypatch):
     import mapper.kb.crosswalk as crosswalk
 
     monkeypatch.setattr(crosswalk, "recorded_links", lambda: ())
     monkeypatch.setattr(links, "_edges", lambda: ({}, {}))
-    walk = Crosswalk.between(old, new)
+    walk = Crosswalk.between(v6_old, v6_new)
     assert walk.links == {"AML.T0019": [{"id": "AML.T0115.000", "evidence": ["case studies"],
                                          "case_studies": ["AML.CS0001"]}]}
     assert walk.translate("AML.T0058") == []  # nothing in the files links it
 
 
-def test_backwards_a_newer_id_reads_as_the_older_release_names_it(old, new):
-    back = Crosswalk.between(new, old)
+def test_backwards_a_newer_id_reads_as_the_older_release_names_it(v6_old, v6_new):
+    back = Crosswalk.between(v6_new, v6_old)
     assert back.translate("AML.T0115.000") == ["AML.T0019"]
     assert back.translate("AML.T0116") == []  # new in 2026.07: the older release cannot name it
-    assert old.resolve_id("AML.T0115.001") == "AML.T0058"
-    assert new.resolve_id("AML.T0058") == "AML.T0115.001"
+    assert v6_old.resolve_id("AML.T0115.001") == "AML.T0058"
+    assert v6_new.resolve_id("AML.T0058") == "AML.T0115.001"
 
 
-def test_diff_shows_every_documented_kind_of_change(old, new):
-    diff = diff_kb(old, new)
+def test_diff_shows_every_documented_kind_of_change(v6_old, v6_new):
+    diff = diff_kb(v6_old, v6_new)
     assert [r["id"] for r in diff["added"]] == ["AML.T0115", "AML.T0115.000", "AML.T0115.001", "AML.T0115.002", "AML.T0116"]
     assert diff["renamed"] == [{"id": "AML.T0020", "old": "Poison Training Data", "new": "Training Data Poisoning"}]
     assert diff["tactics_renamed"] == [{"id": "AML.TA0001", "old": "AI Attack Staging", "new": "AI Attack Adaptation"}]

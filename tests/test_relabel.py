@@ -1,73 +1,59 @@
 """Results in another release's IDs, and suggestions restricted to one platform."""
 
-from pathlib import Path
-
 import pytest
 
 from mapper.errors import UsageError
-from mapper.kb import load_kb
 from mapper.kb.crosswalk import Crosswalk
 from mapper.outputs import navigator_layer, render
 from mapper.relabel import in_release
 from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
 
-V6 = Path(__file__).parent / "fixtures" / "v6"
 TEXT = "They uploaded a tampered dataset to a public hub and a malicious tool for the AI agent."
 
 
-@pytest.fixture(scope="module")
-def old():
-    return load_kb(V6 / "ATLAS-2026.05.yaml")
-
-
-@pytest.fixture(scope="module")
-def new():
-    return load_kb(V6 / "ATLAS-2026.07.yaml")
-
-
 @pytest.fixture
-def v6_mapper(old, tiny_encoder, tmp_path):
+def v6_mapper(v6_old, tiny_encoder, tmp_path):
     from mapper.encoders import CachedEncoder
     from mapper.index import TechniqueIndex
     from mapper.rank import Mapper
 
     encoder = CachedEncoder(tiny_encoder)
-    return Mapper.from_parts(old, encoder, TechniqueIndex.build(old, encoder), tmp_path / "models", {"C_grid": (1.0,)})
+    return Mapper.from_parts(v6_old, encoder, TechniqueIndex.build(v6_old, encoder), tmp_path / "models", {"C_grid": (1.0,)})
 
 
 def _hit(tid, name, score, text):
     return TechniqueHit(tid, name, [TacticRef("AML.TA0003", "Resource Development")], score, [Evidence(text, 0, 5, score)])
 
 
-def test_result_told_in_a_newer_release(old, new):
-    result = MappingResult(old.atlas_info(), {}, [
+def test_result_told_in_a_newer_release(v6_old, v6_new):
+    result = MappingResult(v6_old.atlas_info(), {}, [
         _hit("AML.T0019", "Publish Poisoned Datasets", 0.9, "a"),
         _hit("AML.T0020", "Poison Training Data", 0.5, "b"),
     ], 0.3, 10)
-    moved = in_release(result, Crosswalk.between(old, new))
+    moved = in_release(result, Crosswalk.between(v6_old, v6_new))
     assert [(h.id, h.name, h.parent) for h in moved.techniques] == [
         ("AML.T0115.000", "Poisoned Datasets", "AML.T0115"), ("AML.T0020", "Training Data Poisoning", None)]
     assert [t.name for t in moved.techniques[1].tactics] == ["Resource Development", "AI Attack Adaptation"]
     assert moved.atlas["version"] == "2026.07"
-    assert moved.translated_from == {"atlas": old.atlas_info(), "renamed": {"AML.T0019": "AML.T0115.000"},
+    assert moved.translated_from == {"atlas": v6_old.atlas_info(), "renamed": {"AML.T0019": "AML.T0115.000"},
                                      "not_in_release": []}
     assert "translated from" in render(moved, "table")
 
 
-def test_techniques_the_other_release_lacks_are_dropped_and_listed(old, new):
-    result = MappingResult(new.atlas_info(), {}, [_hit("AML.T0116", "Agent Memory Tampering", 0.8, "a"),
+def test_techniques_the_other_release_lacks_are_dropped_and_listed(v6_old, v6_new):
+    result = MappingResult(v6_new.atlas_info(), {}, [_hit("AML.T0116", "Agent Memory Tampering", 0.8, "a"),
                                                   _hit("AML.T0115.001", "Poisoned Models", 0.6, "b")], 0.3, 10)
-    back = in_release(result, Crosswalk.between(new, old))
+    back = in_release(result, Crosswalk.between(v6_new, v6_old))
     assert [h.id for h in back.techniques] == ["AML.T0058"]
     assert back.translated_from["not_in_release"] == ["AML.T0116"]
     assert "1 not in this release: AML.T0116" in render(back, "markdown")
 
 
-def test_two_that_became_one_keep_the_higher_score_and_all_evidence(old, new):
+def test_two_that_became_one_keep_the_higher_score_and_all_evidence(v6_old, v6_new):
     # read backwards, a merge target can be reached twice: simulate it with a crosswalk of two links
-    walk = Crosswalk.between(old, new)
+    walk = Crosswalk.between(v6_old, v6_new)
     walk.links["AML.T0058"] = [{"id": "AML.T0115.000", "evidence": ["test"]}]
-    result = MappingResult(old.atlas_info(), {}, [_hit("AML.T0019", "x", 0.7, "first"),
+    result = MappingResult(v6_old.atlas_info(), {}, [_hit("AML.T0019", "x", 0.7, "first"),
                                                   _hit("AML.T0058", "y", 0.9, "second")], 0.3, 10)
     (hit,) = in_release(result, walk).techniques
     assert hit.id == "AML.T0115.000" and hit.score == 0.9
