@@ -42,7 +42,9 @@ def render_table(result: MappingResult, width: int | None = None) -> str:
     """One row per technique, its best evidence sentence on the line beneath."""
     width = width or shutil.get_terminal_size((120, 24)).columns
     if not result.techniques:
-        return f"{NO_TECHNIQUE} (threshold {result.threshold:.2f}; {_release(result)})\n"
+        why = f": {result.reason}" if result.reason else ""
+        return "\n".join([f"{NO_TECHNIQUE}{why} (threshold {result.threshold:.2f}; {_release(result)})",
+                          *_near_miss_lines(result)]) + "\n"
     rows = []
     for rank, hit in enumerate(result.techniques, 1):
         tactic = ", ".join(t.name for t in hit.tactics) or "-"
@@ -67,6 +69,12 @@ def render_table(result: MappingResult, width: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _near_miss_lines(result: MappingResult) -> list[str]:
+    if not result.near_misses:
+        return []
+    return ["nearest below the threshold:"] + [f"  {h.id:<15} {h.score:.2f}  {h.name}" for h in result.near_misses]
+
+
 def render_json(result: MappingResult) -> str:
     return result.to_json() + "\n"
 
@@ -82,7 +90,10 @@ def _md_escape(text: str) -> str:
 def render_markdown(result: MappingResult) -> str:
     lines = ["# ATLAS techniques", "", f"{_release(result)}, threshold {result.threshold:.2f}.", ""]
     if not result.techniques:
-        return "\n".join(lines + [f"_{NO_TECHNIQUE}._", ""])
+        misses = [f"- {h.id} {_md_escape(h.name)}: {h.score:.2f}" for h in result.near_misses]
+        why = f": {result.reason}" if result.reason else ""
+        return "\n".join(lines + [f"_{NO_TECHNIQUE}{why}._", ""]
+                          + (["Nearest below the threshold:", "", *misses, ""] if misses else []))
     lines += ["| # | ID | Technique | Tactics | Score |", "|---|---|---|---|---|"]
     for rank, hit in enumerate(result.techniques, 1):
         tactics = ", ".join(t.name for t in hit.tactics)

@@ -28,6 +28,7 @@ from mapper.text import MAX_TEXT_CHARS, text_units
 
 DEFAULT_TOP_K = 10
 MAX_EVIDENCE = 3
+NEAR_MISSES = 3  # shown when nothing passes, so an analyst sees how close it came
 
 
 def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = None,
@@ -133,15 +134,30 @@ class Mapper:
         # nothing is reported unless one of ATLAS's own techniques reaches the cut (see TechniqueRanker)
         # no text to map gives no techniques, whatever the threshold
         recognised = bool(units) and self.ranker.recognises(proba, cut)
-        chosen = [i for i in order if proba[i] >= cut and allowed(self.index.ids[i])][:top_k] if recognised else []
+        shown = [i for i in order if allowed(self.index.ids[i])]
+        chosen = [i for i in shown if proba[i] >= cut][:top_k] if recognised else []
         hits = []
         if chosen:
             unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
                            else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
-        return MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k,
-                             platform=self.kb.platform_name(platform) if platform else None)
+        result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k,
+                               platform=self.kb.platform_name(platform) if platform else None)
+        if not hits:
+            result.reason = self._why_nothing(bool(units), recognised, platform)
+            result.near_misses = [self._hit(i, float(proba[i]), [], np.zeros(0)) for i in shown[:NEAR_MISSES]] if units else []
+        return result
+
+    def _why_nothing(self, has_text: bool, recognised: bool, platform: str | None) -> str:
+        if not has_text:
+            return "no text to map"
+        if not recognised:
+            # the gate: techniques ATLAS shares with ATT&CK alone do not make an attack on AI
+            return "not about an AI system: none of ATLAS's own techniques reached the threshold"
+        if platform:
+            return f"no {self.kb.platform_name(platform)} technique above the threshold"
+        return "no technique above the threshold"
 
     def _platform_filter(self, platform: str | None):
         if not platform:

@@ -29,9 +29,7 @@ def in_release(result: MappingResult, walk: Crosswalk) -> MappingResult:
         for tid in ids:
             if tid != hit.id:
                 renamed[hit.id] = tid
-            tech = target.techniques[tid]
-            tactics = [TacticRef(t, target.tactic_by_id[t].name) for t in tech.tactics if t in target.tactic_by_id]
-            moved = TechniqueHit(tid, tech.name, tactics, hit.score, list(hit.evidence), tech.parent)
+            moved = _moved(hit, tid, target)
             kept = merged.get(tid)
             if kept is None or moved.score > kept.score:
                 if kept is not None:
@@ -40,5 +38,13 @@ def in_release(result: MappingResult, walk: Crosswalk) -> MappingResult:
             else:
                 kept.evidence += moved.evidence
     hits = sorted(merged.values(), key=lambda h: (-h.score, h.id))
+    misses = [_moved(miss, tid, target) for miss in result.near_misses for tid in walk.translate(miss.id)[:1]]
     origin = {"atlas": result.atlas, "renamed": renamed, "not_in_release": unmatched}
-    return replace(result, atlas=target.atlas_info(), techniques=hits, translated_from=origin)
+    return replace(result, atlas=target.atlas_info(), techniques=hits, near_misses=misses, translated_from=origin)
+
+
+def _moved(hit: TechniqueHit, tid: str, target) -> TechniqueHit:
+    """``hit`` under ``tid`` of the target release: its name, tactics and parent."""
+    tech = target.techniques[tid]
+    tactics = [TacticRef(t, target.tactic_by_id[t].name) for t in tech.tactics if t in target.tactic_by_id]
+    return TechniqueHit(tid, tech.name, tactics, hit.score, list(hit.evidence), tech.parent)

@@ -41,6 +41,8 @@ class MappingResult:
     threshold: float
     top_k: int
     platform: str | None = None  # suggestions restricted to techniques of this platform
+    reason: str | None = None  # why nothing was recognised (None when something was)
+    near_misses: list[TechniqueHit] = field(default_factory=list)  # the best techniques below the cut, when none passed
     translated_from: dict | None = None  # set when rendered in another release's IDs (see mapper.relabel)
 
     @property
@@ -56,6 +58,9 @@ class MappingResult:
             "techniques": [],
             "recognised": self.recognised,
         }
+        if not self.recognised:
+            out["reason"] = self.reason
+            out["near_misses"] = [{"id": h.id, "name": h.name, "score": h.score} for h in self.near_misses]
         if self.platform:
             out["platform"] = self.platform
         if self.translated_from:

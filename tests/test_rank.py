@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mapper.errors import InputError, UsageError
 from mapper.learn import TechniqueRanker
+from mapper.outputs import render
 from mapper.rows import training_queries
 from mapper.rank import Mapper
 
@@ -54,6 +55,21 @@ def test_map_returns_the_documented_shape(mini_mapper):
 def test_threshold_one_recognises_nothing(mini_mapper):
     result = mini_mapper.map("Some text about prompts.", threshold=1.0)
     assert result.techniques == [] and result.recognised is False
+
+
+def test_nothing_recognised_says_why_and_shows_the_nearest_misses(mini_mapper):
+    text = "The attacker typed a prompt telling the assistant to ignore its instructions."
+    full = mini_mapper.map(text, threshold=0.0, top_k=3)
+    result = mini_mapper.map(text, threshold=1.0)
+    assert result.reason == "no technique above the threshold" or result.reason.startswith("not about an AI system")
+    # the three best techniques, in the order and with the scores a threshold of 0 reports
+    assert [(h.id, h.score) for h in result.near_misses] == [(h.id, h.score) for h in full.techniques]
+    data = result.to_dict()
+    assert data["reason"] == result.reason and [m["id"] for m in data["near_misses"]] == [h.id for h in full.techniques]
+    assert "nearest below the threshold:" in render(result, "table") and full.techniques[0].id in render(result, "table")
+    assert "reason" not in full.to_dict()  # only when nothing was recognised
+    empty = mini_mapper.map("   ")
+    assert empty.reason == "no text to map" and empty.near_misses == []
 
 
 def test_empty_text_recognises_nothing(mini_mapper):
