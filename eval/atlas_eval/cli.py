@@ -13,6 +13,7 @@ import typer
 from mapper.cli import choices
 
 EvalFormat = choices("EvalFormat", ("table", "json", "markdown"))
+Subset = choices("Subset", ("dev", "test"))
 
 
 def register(app) -> None:
@@ -28,6 +29,7 @@ def register(app) -> None:
         atlas: Annotated[Optional[Path], typer.Option("--atlas", help="Path to the ATLAS.yaml to evaluate on.")] = None,
         release: Annotated[Optional[str], typer.Option("--release")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Encoder for every dense method.")] = None,
+        subset: Annotated[Optional[Subset], typer.Option("--subset", help="Labelled files with a frozen split (split.json beside them): score only the dev or the test half.")] = None,
         doc_fields: Annotated[Optional[str], typer.Option("--doc-fields", help="Technique document fields, comma-separated (default: name,description,tactics,parent; also: mitigations).")] = None,
     ):
         """Benchmark mapping methods on ATLAS case studies, side by side with baselines."""
@@ -38,7 +40,8 @@ def register(app) -> None:
         from atlas_eval.harness import parse_doc_fields, run_eval
 
         reports = run_eval(task, protocol, train_release, methods, max_folds, atlas, release, model,
-                           progress=sys.stderr.isatty(), doc_fields=parse_doc_fields(doc_fields))
+                           progress=sys.stderr.isatty(), doc_fields=parse_doc_fields(doc_fields),
+                           subset=subset.value if subset else None)
         command = "atlas-mapper eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         from atlas_eval.report import render_markdown, render_table, write_outputs
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from atlas_eval.split import select
 from mapper.errors import InputError
 from mapper.kb import KnowledgeBase
 
@@ -94,8 +95,11 @@ def case_study_task(kb: KnowledgeBase, task: str) -> Dataset:
     return Dataset(task, queries, qrels, groups, set(), unknown, mapped)
 
 
-def load_labelled_file(path: Path, kb: KnowledgeBase) -> Dataset:
-    """YAML (a list, or a mapping with 'incidents') or JSONL records of id, text, techniques[, scope]."""
+def load_labelled_file(path: Path, kb: KnowledgeBase, subset: str | None = None) -> Dataset:
+    """YAML (a list, or a mapping with 'incidents') or JSONL records of id, text, techniques[, scope].
+
+    ``subset`` ('dev' or 'test') keeps one half of a file with a frozen split (see :mod:`atlas_eval.split`).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist; give a YAML or JSONL file of labelled write-ups")
@@ -116,6 +120,10 @@ def load_labelled_file(path: Path, kb: KnowledgeBase) -> Dataset:
         raise InputError(f"{path} is not valid YAML; see the README for the labelled-file format") from None
     if not isinstance(records, list):
         raise InputError(f"{path}: expected a list of records (or a mapping with 'incidents')")
+    if subset is not None:
+        if not all(isinstance(rec, dict) for rec in records):
+            raise InputError(f"{path}: every record must be a mapping with 'id' and 'text'")
+        records = select(path, records, subset)
     queries, qrels, groups, unknown, mapped, oos = {}, {}, {}, {}, {}, set()
     for n, rec in enumerate(records, 1):
         if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
@@ -133,4 +141,5 @@ def load_labelled_file(path: Path, kb: KnowledgeBase) -> Dataset:
             qrels[qid] = {}
         else:
             qrels[qid] = _resolve_labels(kb, qid, labels, unknown, mapped)
-    return Dataset(path.stem, queries, qrels, groups, oos, unknown, mapped)
+    name = path.stem if subset is None else f"{path.stem}-{subset}"
+    return Dataset(name, queries, qrels, groups, oos, unknown, mapped)

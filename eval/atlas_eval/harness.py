@@ -48,7 +48,7 @@ def _older_release(ref: str, ctx: Context):
 
 def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
              model=None, progress=False, ctx: Context | None = None, doc_fields=DEFAULT_DOC_FIELDS,
-             older: Context | None = None) -> dict:
+             older: Context | None = None, subset: str | None = None) -> dict:
     """``older``: the training release's context for temporal protocols (else built from ``train_release``)."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
@@ -58,7 +58,7 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
         if task in TASKS:
             datasets.append(case_study_task(ctx.kb, task))
         else:
-            datasets.append(load_labelled_file(Path(task), ctx.kb))
+            datasets.append(load_labelled_file(Path(task), ctx.kb, subset))
     if protocol.startswith("temporal") and older is None:
         if not train_release:
             raise UsageError(f"--protocol {protocol} needs --train-release TAG (for example v5.0.0)")

@@ -1,0 +1,100 @@
+"""A frozen dev/test split of labelled write-up files.
+
+The test half is chosen once, before anything is tuned, and recorded in ``split.json`` beside
+the files with a digest of each test record. Loading the test half checks every digest, so a
+test record edited after the freeze (a label "fixed" after seeing a score) is refused. Tuning
+uses the dev half only.
+
+    python -m atlas_eval.split data/eval/wild/ai.yaml data/eval/wild/non_ai.yaml
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from mapper.errors import InputError
+from mapper.files import atomic_write_text
+
+SPLIT_FILE = "split.json"
+SUBSETS = ("dev", "test")
+
+
+def record_digest(rec: dict) -> str:
+    """What the test half freezes: the text, the labels and the scope of a record."""
+    core = {"text": rec.get("text"), "techniques": sorted(map(str, rec.get("techniques") or [])),
+            "scope": rec.get("scope")}
+    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
+
+
+def _order(rec_id: str) -> str:
+    return hashlib.sha256(f"atlas-mapper-split:{rec_id}".encode()).hexdigest()
+
+
+def choose_test(records: list[dict]) -> list[dict]:
+    """Half of each form (and non-AI category), by a hash of the id: stratified, reproducible, blind."""
+    groups: dict[tuple, list[dict]] = {}
+    for rec in records:
+        groups.setdefault((rec.get("form"), rec.get("category")), []).append(rec)
+    test = []
+    for key in sorted(groups, key=str):
+        ranked = sorted(groups[key], key=lambda r: _order(str(r["id"])))
+        test += ranked[::2]
+    return test
+
+
+def read_records(path: Path) -> list[dict]:
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return doc.get("incidents") if isinstance(doc, dict) else doc
+
+
+def freeze(paths: list[Path]) -> Path:
+    folder = Path(paths[0]).parent
+    target = folder / SPLIT_FILE
+    if target.exists():
+        raise InputError(f"{target} exists: the split is frozen; delete it only to start a new benchmark")
+    test = {}
+    for path in paths:
+        for rec in choose_test(read_records(path)):
+            test[str(rec["id"])] = record_digest(rec)
+    split = {"frozen": _dt.date.today().isoformat(), "files": [Path(p).name for p in paths],
+             "rule": "per file, form and category: records ordered by sha256('atlas-mapper-split:' + id), every other one",
+             "test": dict(sorted(test.items()))}
+    atomic_write_text(target, json.dumps(split, indent=1) + "\n")
+    return target
+
+
+def select(path: Path, records: list[dict], subset: str) -> list[dict]:
+    """The records of ``subset``; the test half must match its frozen digests."""
+    if subset not in SUBSETS:
+        raise InputError(f"unknown subset {subset!r}; choose dev or test")
+    split_path = Path(path).parent / SPLIT_FILE
+    if not split_path.is_file():
+        raise InputError(f"{path} has no {SPLIT_FILE} beside it; freeze one with 'python -m atlas_eval.split FILES'")
+    frozen = json.loads(split_path.read_text(encoding="utf-8"))["test"]
+    if subset == "dev":
+        return [r for r in records if str(r.get("id")) not in frozen]
+    chosen = [r for r in records if str(r.get("id")) in frozen]
+    for rec in chosen:
+        if record_digest(rec) != frozen[str(rec["id"])]:
+            raise InputError(f"test record {rec['id']!r} in {path} changed after the split was frozen; "
+                             "restore it (the test half must not be edited)")
+    return chosen
+
+
+def main(argv=None) -> int:
+    paths = [Path(p) for p in (argv or sys.argv[1:])]
+    if not paths:
+        print("usage: python -m atlas_eval.split FILE [FILE ...]", file=sys.stderr)
+        return 2
+    print(f"froze {freeze(paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
