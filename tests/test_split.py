@@ -27,6 +27,9 @@ def frozen(tmp_path):
 def test_half_of_each_form_goes_to_test_and_the_choice_is_reproducible():
     test = choose_test(_records())
     assert len(test) == 6 and sum(r["form"] == "news" for r in test) == 3
+    # many one-record groups (a form and category each) still give half the file, not all of it
+    singles = [{"id": f"s{n}", "form": "news", "category": f"c{n}", "text": "t"} for n in range(9)]
+    assert len(choose_test(singles)) == 5
     assert [r["id"] for r in choose_test(list(reversed(_records())))] == [r["id"] for r in test]
 
 

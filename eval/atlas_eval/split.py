@@ -37,15 +37,10 @@ def _order(rec_id: str) -> str:
 
 
 def choose_test(records: list[dict]) -> list[dict]:
-    """Half of each form (and non-AI category), by a hash of the id: stratified, reproducible, blind."""
-    groups: dict[tuple, list[dict]] = {}
-    for rec in records:
-        groups.setdefault((rec.get("form"), rec.get("category")), []).append(rec)
-    test = []
-    for key in sorted(groups, key=str):
-        ranked = sorted(groups[key], key=lambda r: _order(str(r["id"])))
-        test += ranked[::2]
-    return test
+    """Every other record of the file ordered by form, category and a hash of the id: half of the
+    file (to one record), half of each form and category to one record, reproducible and blind."""
+    ordered = sorted(records, key=lambda r: (str(r.get("form")), str(r.get("category")), _order(str(r["id"]))))
+    return ordered[::2]
 
 
 def read_records(path: Path) -> list[dict]:
@@ -63,7 +58,7 @@ def freeze(paths: list[Path]) -> Path:
         for rec in choose_test(read_records(path)):
             test[str(rec["id"])] = record_digest(rec)
     split = {"frozen": _dt.date.today().isoformat(), "files": [Path(p).name for p in paths],
-             "rule": "per file, form and category: records ordered by sha256('atlas-mapper-split:' + id), every other one",
+             "rule": "per file: records ordered by form, category and sha256('atlas-mapper-split:' + id), every other one",
              "test": dict(sorted(test.items()))}
     atomic_write_text(target, json.dumps(split, indent=1) + "\n")
     return target
