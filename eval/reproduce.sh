@@ -12,6 +12,8 @@ $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --task steps --task sum
 # the same split with today's knowledge base (documents, labels, index): what a time split must not do, kept for comparison
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --protocol temporal-studies --train-release v5.0.0 -o $OUT > /dev/null
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task data/eval/non_ai_incidents.yaml --task data/eval/ai_incidents.yaml -o $OUT > /dev/null
+# write-ups in the wild, dev half only (the frozen test half is scored once, when issue 12 is done)
+$BIN/atlas-mapper eval --atlas "$ATLAS_V6" --task data/eval/wild/ai.yaml --task data/eval/wild/non_ai.yaml --subset dev -o $OUT > /dev/null
 # the same loco evaluation on v2026.05 (the v6 format, the default release since issue 11), beside the v5.6.1 one
 $BIN/atlas-mapper eval --atlas "$ATLAS_V6" --task steps --task summary --task narrative --protocol loco -o $OUT/v2026.05 > /dev/null
 $BIN/python -m atlas_eval.summary $OUT

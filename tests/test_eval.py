@@ -183,8 +183,10 @@ def test_all_methods_run_and_report(ctx, tmp_path):
     table = render_table(reports["steps"])
     assert "Success@1" in table and "*" in table
     paths = write_outputs(reports["narrative"], tmp_path, "narrative-loco", "atlas-mapper eval ...")
-    assert [p.suffix for p in paths] == [".json", ".md", ".png"]
-    assert paths[2].read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in paths] == ["narrative-loco.json", "narrative-loco.md", "narrative-loco.png",
+                                       "narrative-loco-calibration.png"]  # the reliability diagram
+    assert paths[2].read_bytes()[:4] == b"\x89PNG" and paths[3].read_bytes()[:4] == b"\x89PNG"
+    assert "| default |" in render_markdown(reports["narrative"]).split("## Calibration")[1]
     assert "| default |" in render_markdown(reports["narrative"])
 
 

@@ -63,6 +63,7 @@ def test_set_metrics_micro_and_macro():
     assert m["F1-macro"] == pytest.approx(2 / 3)
     assert m["covered"] == 1.0  # both queries have one correct prediction
     assert set_metrics(qrels, {"q1": {"b"}, "q2": set()})["covered"] == 0.5
+    assert set_metrics(qrels, {"q1": {"zz"}, "q2": set()})["reported"] == 0.5  # a wrong technique is still reported
 
 
 def test_macro_averages_over_one_label_set_for_every_method():
@@ -153,7 +154,8 @@ def test_micro_interval_pools_counts_of_each_resample():
     # F1 = 6/7 (0.8571), where averaging per-query F1 (1 and 0) would give 0.5
     counts = {"q1": (3, 0, 0), "q2": (0, 1, 0)}
     ci = confidence_intervals({"q1": "A", "q2": "A"}, {}, counts, {})
-    assert ci == {"P-micro": [0.75, 0.75], "R-micro": [1.0, 1.0], "F1-micro": [0.8571, 0.8571], "covered": [0.5, 0.5]}
+    assert ci == {"P-micro": [0.75, 0.75], "R-micro": [1.0, 1.0], "F1-micro": [0.8571, 0.8571], "covered": [0.5, 0.5],
+                  "reported": [1.0, 1.0]}  # q2 got a (wrong) technique: reported, not covered
     # external items are their own units: abstention of two items (one silent) spans 0 to 1
     assert confidence_intervals({"x": None, "y": None}, {}, {}, {"x": True, "y": False}) == {"abstention": [0.0, 1.0]}
 
@@ -176,7 +178,7 @@ def test_report_quotes_an_interval_for_every_headline_figure(mini_kb):
     report = build_report(mini_kb, "enc", _mixed_dataset(), _mixed_runs(mini_kb), "loco", 3, {})
     m = report["methods"]["m"]
     assert set(m["ci"]) == {"AP", "MAP", "nDCG@10", "R@5", "R@10", "P@5", "RR", "Success@1", "Success@5",
-                            "Success@10", "P-micro", "R-micro", "F1-micro", "covered", "abstention"}
+                            "Success@10", "P-micro", "R-micro", "F1-micro", "covered", "reported", "abstention"}
     assert "abstention" not in m["parent_ci"] and m["parent_ci"]["MAP"] == m["parent_ci"]["AP"]
     assert m["ci"]["MAP"] == m["ci"]["AP"] and all(len(v) == 2 for v in m["ci"].values())
     again = build_report(mini_kb, "enc", _mixed_dataset(), _mixed_runs(mini_kb), "loco", 3, {})
@@ -246,3 +248,20 @@ def test_summary_names_the_release_its_figures_were_measured_on(tmp_path):
         {"atlas": atlas, "methods": {"default": {"metrics": {"MAP": 0.5}, "ci": {}}}}))
     summary, _ = summarise(tmp_path)
     assert summary["atlas"] == atlas and summary["narrative-loco"]["MAP"]["value"] == 0.5
+
+
+def test_calibration_by_hand():
+    from atlas_eval.metrics import calibration
+
+    run = {"q1": {"A": 0.9, "B": 0.1}, "q2": {"A": 0.8, "B": 0.3}}
+    got = calibration({"q1": {"A": 1}, "q2": {"B": 1}}, run)
+    # four pairs, one per bin: |0.1-0| + |0.3-1| + |0.8-0| + |0.9-1| over 4
+    assert got["ECE"] == pytest.approx(0.425) and got["pairs"] == 4
+    assert got["bins"] == [[0.1, 0.2, 1, 0.1, 0.0], [0.3, 0.4, 1, 0.3, 1.0], [0.8, 0.9, 1, 0.8, 0.0], [0.9, 1.0, 1, 0.9, 1.0]]
+    # two pairs at 0.5, one a hit: calibrated; an out-of-scope query's pairs are all misses
+    assert calibration({"q": {"A": 1}}, {"q": {"A": 0.5, "B": 0.5}})["ECE"] == 0.0
+    assert calibration({}, {"oos": {"A": 0.2}})["ECE"] == pytest.approx(0.2)
+    assert calibration({}, {})["ECE"] is None
+    # ECE@10 reads only each query's best-scored techniques: here the top 1
+    top1 = calibration({"q1": {"A": 1}, "q2": {"B": 1}}, run, top=1)
+    assert top1["ECE@1"] == pytest.approx((0.1 + 0.8) / 2) and top1["ECE"] == pytest.approx(0.425)  # A in both

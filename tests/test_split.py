@@ -66,3 +66,18 @@ def test_the_digest_covers_text_labels_and_scope_only():
     assert record_digest({**rec, "rationale": {"AML.T0020": "why"}, "form": "social"}) == record_digest(rec)
     assert record_digest({**rec, "text": rec["text"] + "!"}) != record_digest(rec)
     assert record_digest({**rec, "techniques": ["AML.T0020", "AML.T0040"]}) != record_digest(rec)
+
+
+def test_the_committed_wild_benchmark_and_its_frozen_test_half_are_intact(mini_kb):
+    """Fails if a test record of data/eval/wild is edited, dropped or renamed after the freeze."""
+    from mapper.files import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / "data" / "eval" / "wild"
+    frozen = json.loads((folder / SPLIT_FILE).read_text())["test"]
+    seen = set()
+    for name in ("ai.yaml", "non_ai.yaml"):
+        test = load_labelled_file(folder / name, mini_kb, "test")
+        dev = load_labelled_file(folder / name, mini_kb, "dev")
+        assert abs(len(test.queries) - len(dev.queries)) <= 1  # half of each file
+        seen |= set(test.queries)
+    assert seen == set(frozen)

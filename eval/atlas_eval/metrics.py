@@ -20,7 +20,7 @@ from ir_measures import AP, RR, Success, nDCG, P, R
 
 RANKING_MEASURES = [AP, nDCG @ 10, R @ 5, R @ 10, P @ 5, RR, Success @ 1, Success @ 5, Success @ 10]
 RANKING_NAMES = [str(m) for m in RANKING_MEASURES]
-SET_NAMES = [f"{m}-{avg}" for avg in ("micro", "macro") for m in ("P", "R", "F1")] + ["covered"]
+SET_NAMES = [f"{m}-{avg}" for avg in ("micro", "macro") for m in ("P", "R", "F1")] + ["covered", "reported"]
 N_RESAMPLES = 1000
 SEED = 0  # fixed, so the same results always give the same intervals
 
@@ -132,6 +132,8 @@ def set_metrics(qrels: dict, predicted: dict, labels=None) -> dict:
         out.update({f"P-{avg}": float(p), f"R-{avg}": float(r), f"F1-{avg}": float(f)})
     # share of write-ups that get at least one correct technique above the threshold
     out["covered"] = float(np.mean([c[0] > 0 for c in counts.values()]))
+    # share of write-ups that get any technique at all (right or wrong): "found nothing" is the complaint
+    out["reported"] = float(np.mean([c[0] + c[1] > 0 for c in counts.values()]))
     return out
 
 
@@ -192,10 +194,43 @@ def confidence_intervals(groups: dict, per_query: dict, counts: dict, quiet: dic
         for name, samples in zip(("P-micro", "R-micro", "F1-micro"), micro_prf(tp, fp, fn)):
             ci[name] = percentile_interval(samples)
         ci["covered"] = percentile_interval(_resampled_means(w, [counts[q][0] > 0 for q in qids]))
+        ci["reported"] = percentile_interval(_resampled_means(w, [counts[q][0] + counts[q][1] > 0 for q in qids]))
     if quiet:
         qids = sorted(quiet)
         ci["abstention"] = percentile_interval(_resampled_means(resample_weights(qids, groups), [quiet[q] for q in qids]))
     return ci
+
+
+def calibration(qrels: dict, run: dict, bins: int = 10, top: int = 10) -> dict:
+    """How far scores are from the hit rates they claim: every (query, technique) pair of the run is one
+    prediction, a hit when the technique is in the query's gold labels (out-of-scope queries have none).
+
+    ECE is the bin-size-weighted mean gap between a bin's mean score and its hit rate (equal-width bins);
+    ``bins`` lists [low, high, pairs, mean score, hit rate] for the reliability diagram. With all pairs, the
+    many near-zero scores of techniques nobody would read dominate ECE, so ``ECE@10`` takes only each
+    query's ``top`` pairs: the scores an analyst sees.
+    """
+    shown = {q: {t: run[q][t] for t in order[:top]} for q, order in canonical_ranking(run).items()}
+    return {**_calibration(qrels, run, bins), f"ECE@{top}": _calibration(qrels, shown, bins)["ECE"]}
+
+
+def _calibration(qrels: dict, run: dict, bins: int) -> dict:
+    scores = np.array([s for q in run for s in run[q].values()], dtype=float)
+    hits = np.array([t in qrels.get(q, {}) for q in run for t in run[q]], dtype=float)
+    if not len(scores):
+        return {"ECE": None, "pairs": 0, "bins": []}
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # bin b holds [b/bins, (b+1)/bins); the tiny slack keeps 0.3 out of the bin below (0.3 * 10 = 2.9999...)
+    which = np.clip(np.floor(np.clip(scores, 0.0, 1.0) * bins + 1e-9).astype(int), 0, bins - 1)
+    rows, gap = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            mean, rate = float(scores[mask].mean()), float(hits[mask].mean())
+            gap += mask.sum() / len(scores) * abs(mean - rate)
+            rows.append([round(float(edges[b]), 2), round(float(edges[b + 1]), 2), int(mask.sum()),
+                         round(mean, 4), round(rate, 4)])
+    return {"ECE": round(float(gap), 4), "pairs": int(len(scores)), "bins": rows}
 
 
 def per_tactic(qrels: dict, ranking: dict, predicted: dict, tactics_of: dict, tactic_names: dict) -> dict:

@@ -93,6 +93,10 @@ def _dataset_notes(ds: dict) -> list[str]:
     return lines
 
 
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def render_markdown(report: dict, command: str | None = None) -> str:
     cols, rows = _rows(report)
     best = [_best(rows, j + 1, c) for j, c in enumerate(cols)]
@@ -117,6 +121,16 @@ def render_markdown(report: dict, command: str | None = None) -> str:
     for name, m in report["methods"].items():
         pm, pci = m["parent_metrics"], m.get("parent_ci", {})
         lines.append(f"| {name} | " + " | ".join(with_interval(pm.get(c), pci.get(c)) for c in PARENT_COLUMNS) + " |")
+    calibrated = {name: m["calibration"] for name, m in report["methods"].items() if m.get("calibration")}
+    if calibrated:
+        lines += ["", "## Calibration of technique scores", "",
+                  "Every (write-up, technique) score is a prediction; ECE is the pair-weighted mean gap between "
+                  "the mean score and the hit rate in ten equal-width bins (0 = calibrated); ECE@10 uses only each "
+                  "write-up's ten best-scored techniques, the ones an analyst reads. Only scores meant as "
+                  "probabilities (default, dense) should be read as such. Reliability diagram (all pairs): the "
+                  "`-calibration.png` file.", "", "| method | ECE | ECE@10 | pairs |", "|---|---|---|---|"]
+        lines += [f"| {name} | {_num(c['ECE'])} | {_num(c.get('ECE@10'))} | {c['pairs']} |"
+                  for name, c in calibrated.items()]
     notes = _dataset_notes(report["dataset"])
     if notes:
         lines += [""] + notes
@@ -165,6 +179,35 @@ def render_chart(report: dict, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def render_reliability(report: dict, path: Path) -> None:
+    """Reliability diagram: hit rate against mean score per bin, one line per method."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=0.8, label="calibrated")
+    for name, m in report["methods"].items():
+        rows = (m.get("calibration") or {}).get("bins") or []
+        if rows:
+            ece = m["calibration"]["ECE"]
+            ax.plot([r[3] for r in rows], [r[4] for r in rows], marker="o", markersize=3, label=f"{name} (ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean score in bin")
+    ax.set_ylabel("share that are gold techniques")
+    ax.set_title(f"{report['dataset']['name']} / {report['protocol']}: reliability")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_outputs(report: dict, directory: Path, stem: str, command: str | None = None, items: bool = True) -> list[Path]:
     directory = Path(directory)
     payload = report if items else {**report, "methods": {k: {kk: vv for kk, vv in v.items() if kk != "items"}
@@ -174,4 +217,7 @@ def write_outputs(report: dict, directory: Path, stem: str, command: str | None 
     atomic_write_text(paths[0], json.dumps({**payload, "command": command}, indent=1, allow_nan=False) + "\n")
     atomic_write_text(paths[1], render_markdown(report, command))
     render_chart(report, paths[2])
+    if any(m.get("calibration", {}).get("bins") for m in report["methods"].values()):
+        paths.append(directory / f"{stem}-calibration.png")
+        render_reliability(report, paths[3])
     return paths

@@ -6,7 +6,7 @@ from mapper.kb import KnowledgeBase
 
 from atlas_eval.datasets import Dataset
 from atlas_eval.metrics import (
-    abstention, canonical_ranking, confidence_intervals, item_report, parent_level_qrels, parent_level_ranking,
+    abstention, calibration, canonical_ranking, confidence_intervals, item_report, parent_level_qrels, parent_level_ranking,
     parent_level_sets, per_tactic, predicted_sets, ranking_metrics, set_counts, set_metrics, silent, to_parent,
 )
 
@@ -50,6 +50,7 @@ def method_report(dataset: Dataset, mr, labels: set, tactics_of: dict, tactic_na
         "parent_metrics": _rounded(p_agg),
         "parent_ci": p_ci,
         "per_tactic": {k: _rounded(v) for k, v in per_tactic(qrels, ranking, predicted, tactics_of, tactic_names).items()},
+        "calibration": calibration(qrels, mr.run),
         "seconds_per_query": round(mr.rank_seconds / max(mr.n_queries, 1), 5),
         "fit_seconds_per_fold": round(mr.fit_seconds / max(n_folds, 1), 3),
         "queries": mr.n_queries,

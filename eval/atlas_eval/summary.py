@@ -12,6 +12,10 @@ from pathlib import Path
 from mapper.files import atomic_write_text
 
 HEADLINE = [
+    # write-ups in the wild first: what users meet (the dev half until the frozen test half is scored, once)
+    ("ai-dev-external", "wild AI write-ups (dev half)", "trained on all case studies",
+     ["reported", "MAP", "R@10", "Success@1", "covered"]),
+    ("non_ai-dev-external", "wild non-AI write-ups (dev half)", "trained on all case studies", ["abstention"]),
     ("steps-loco", "steps", "loco", ["Success@1", "Success@5", "Success@10", "RR"]),
     ("narrative-loco", "narrative", "loco", ["MAP", "R@10", "nDCG@10", "F1-micro", "covered"]),
     ("summary-loco", "summary", "loco", ["MAP", "R@10", "nDCG@10", "F1-micro"]),
