@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates every committed accuracy file in eval/results (about 40 minutes on 2 CPU cores;
+# Regenerates every committed accuracy file in eval/results (35 minutes on 2 CPU cores;
 # the speed benchmark is separate: python eval/bench/bench.py).
 #   make eval   (or: bash eval/reproduce.sh from the repository root, after `make setup`)
 set -euo pipefail
