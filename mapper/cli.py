@@ -255,11 +255,12 @@ def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T
     from mapper.outputs import technique_text
 
     kb = load_kb(atlas, release=release)
-    tid = kb.resolve_id(technique_id.strip().upper())
+    asked = technique_id.strip().upper()
+    tid = kb.resolve_id(asked)
     if tid is None:
         raise UsageError(f"{technique_id} is not a technique of ATLAS {kb.release_tag or kb.version}; try 'atlas-mapper techniques search'")
-    if tid != technique_id.strip().upper():
-        typer.echo(f"({technique_id.strip().upper()} is {tid} in ATLAS {kb.release_tag or kb.version})")
+    if tid != asked:
+        typer.echo(f"({asked} is {tid} in ATLAS {kb.release_tag or kb.version})")
     typer.echo(technique_text(kb, tid))
 
 
@@ -277,10 +278,7 @@ def techniques_search(
     from mapper.sparse import SparseText
 
     kb = load_kb(atlas, release=release)
-    ids = sorted(kb.techniques)
-    if platform:
-        name = kb.platform_name(platform)
-        ids = [t for t in ids if name in kb.techniques[t].platforms]
+    ids = sorted(kb.on_platform(platform) if platform else kb.techniques)
     docs = [technique_document(kb, kb.techniques[t]) for t in ids]
     sparse = SparseText().fit(docs)
     scores = (sparse.transform([words]) @ sparse.transform(docs).T).toarray()[0]

@@ -22,7 +22,7 @@ from mapper.index import DEFAULT_DOC_FIELDS, TechniqueIndex
 from mapper.kb import KnowledgeBase, load_kb
 from mapper.learn import TechniqueRanker
 from mapper.progress import announce
-from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
+from mapper.result import Evidence, MappingResult, TechniqueHit, technique_hit
 from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.text import MAX_TEXT_CHARS, text_units
 
@@ -127,14 +127,15 @@ class Mapper:
         cut = self.ranker.threshold_ if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise UsageError("--threshold must be between 0 and 1")
-        allowed = self._platform_filter(platform)
+        allowed = set(self.kb.on_platform(platform)) if platform else None
+        platform = self.kb.platform_name(platform) if platform else None
         proba, units, spans, vectors, per_unit = self.score_text(text)
         # stable order: score descending, then technique ID
         order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
         # nothing is reported unless one of ATLAS's own techniques reaches the cut (see TechniqueRanker)
         # no text to map gives no techniques, whatever the threshold
         recognised = bool(units) and self.ranker.recognises(proba, cut)
-        shown = [i for i in order if allowed(self.index.ids[i])]
+        shown = [i for i in order if allowed is None or self.index.ids[i] in allowed]
         chosen = [i for i in shown if proba[i] >= cut][:top_k] if recognised else []
         hits = []
         if chosen:
@@ -142,8 +143,7 @@ class Mapper:
                            else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
-        result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k,
-                               platform=self.kb.platform_name(platform) if platform else None)
+        result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k, platform=platform)
         if not hits:
             result.reason = self._why_nothing(bool(units), recognised, platform)
             result.near_misses = [self._hit(i, float(proba[i]), [], np.zeros(0)) for i in shown[:NEAR_MISSES]] if units else []
@@ -156,14 +156,8 @@ class Mapper:
             # the gate: techniques ATLAS shares with ATT&CK alone do not make an attack on AI
             return "not about an AI system: none of ATLAS's own techniques reached the threshold"
         if platform:
-            return f"no {self.kb.platform_name(platform)} technique above the threshold"
+            return f"no {platform} technique above the threshold"
         return "no technique above the threshold"
-
-    def _platform_filter(self, platform: str | None):
-        if not platform:
-            return lambda tid: True
-        name = self.kb.platform_name(platform)
-        return lambda tid: name in self.kb.techniques[tid].platforms
 
     def prefetch(self, texts: list[str], max_chars: int = MAX_TEXT_CHARS) -> None:
         """Encode the sentences of several write-ups in one pass, ahead of mapping them one by one:
@@ -172,7 +166,6 @@ class Mapper:
 
     def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray) -> TechniqueHit:
         tech = self.kb.techniques[self.index.ids[col]]
-        tactics = [TacticRef(t, self.kb.tactic_by_id[t].name) for t in tech.tactics if t in self.kb.tactic_by_id]
         best = sorted(range(len(spans)), key=lambda i: (-float(unit_scores[i]), i))[:MAX_EVIDENCE]
         evidence = [Evidence(spans[i].text, spans[i].start, spans[i].end, round(float(unit_scores[i]), 4)) for i in best]
-        return TechniqueHit(tech.id, tech.name, tactics, round(score, 4), evidence, tech.parent)
+        return technique_hit(tech, self.kb.tactic_by_id, round(score, 4), evidence)

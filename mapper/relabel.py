@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mapper.kb.crosswalk import Crosswalk
-from mapper.result import MappingResult, TacticRef, TechniqueHit
+from mapper.result import MappingResult, TechniqueHit, technique_hit
 
 
 def in_release(result: MappingResult, walk: Crosswalk) -> MappingResult:
@@ -45,6 +45,4 @@ def in_release(result: MappingResult, walk: Crosswalk) -> MappingResult:
 
 def _moved(hit: TechniqueHit, tid: str, target) -> TechniqueHit:
     """``hit`` under ``tid`` of the target release: its name, tactics and parent."""
-    tech = target.techniques[tid]
-    tactics = [TacticRef(t, target.tactic_by_id[t].name) for t in tech.tactics if t in target.tactic_by_id]
-    return TechniqueHit(tid, tech.name, tactics, hit.score, list(hit.evidence), tech.parent)
+    return technique_hit(target.techniques[tid], target.tactic_by_id, hit.score, list(hit.evidence))

@@ -33,6 +33,12 @@ class TechniqueHit:
     parent: str | None = None
 
 
+def technique_hit(tech, tactic_by_id: dict, score: float, evidence: list[Evidence]) -> TechniqueHit:
+    """A hit for ``tech`` (a knowledge-base Technique), named and placed under tactics as its release does."""
+    tactics = [TacticRef(t, tactic_by_id[t].name) for t in tech.tactics if t in tactic_by_id]
+    return TechniqueHit(tech.id, tech.name, tactics, score, evidence, tech.parent)
+
+
 @dataclass
 class MappingResult:
     atlas: dict

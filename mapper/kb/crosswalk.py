@@ -36,6 +36,10 @@ class Crosswalk:
     def between(cls, old: KnowledgeBase, new: KnowledgeBase) -> "Crosswalk":
         walk = cls(old, new)
         gone = sorted(set(old.techniques) - set(new.techniques))
+        relabelled = walk._relabelled(set(gone))
+        fresh_by_name: dict[str, list[str]] = {}
+        for target in sorted(set(new.techniques) - set(old.techniques)):
+            fresh_by_name.setdefault(_normal(new.techniques[target].name), []).append(target)
         for tid in gone:
             found: dict[str, dict] = {}
             for target in (*successors(tid), *predecessors(tid)):
@@ -43,31 +47,30 @@ class Crosswalk:
                     source = next((l.source for l in recorded_links() if {l.old, l.new} == {tid, target}), "")
                     found.setdefault(target, {"id": target, "evidence": ["recorded"], "source": source})
                     break
-            for target, studies in walk._relabelled(tid).items():
+            for target, studies in relabelled.get(tid, {}).items():
                 row = found.setdefault(target, {"id": target, "evidence": []})
                 row["evidence"].append("case studies")
                 row["case_studies"] = studies
-            fresh = set(new.techniques) - set(old.techniques)
-            for target in sorted(fresh):
-                if _normal(new.techniques[target].name) == _normal(old.techniques[tid].name):
-                    found.setdefault(target, {"id": target, "evidence": []})["evidence"].append("same name")
+            for target in fresh_by_name.get(_normal(old.techniques[tid].name), []):
+                found.setdefault(target, {"id": target, "evidence": []})["evidence"].append("same name")
             if found:
                 walk.links[tid] = list(found.values())
         return walk
 
-    def _relabelled(self, tid: str) -> dict[str, list[str]]:
-        """IDs that replaced ``tid`` at the same step of a case study both releases hold."""
+    def _relabelled(self, gone: set[str]) -> dict[str, dict[str, list[str]]]:
+        """For each ID of ``gone``: the IDs that replaced it at the same step of a case study both
+        releases hold, with those studies (one pass over the case studies for every ID)."""
         newer = {c.id: c for c in self.new.case_studies}
-        out: dict[str, list[str]] = {}
+        out: dict[str, dict[str, list[str]]] = {}
         for study in self.old.case_studies:
             other = newer.get(study.id)
             if other is None or len(other.steps) != len(study.steps):
                 continue  # steps added or removed: positions no longer line up
             for before, after in zip(study.steps, other.steps):
-                if before.technique == tid and after.technique in self.new.techniques:
-                    out.setdefault(after.technique, [])
-                    if study.id not in out[after.technique]:
-                        out[after.technique].append(study.id)
+                if before.technique in gone and after.technique in self.new.techniques:
+                    studies = out.setdefault(before.technique, {}).setdefault(after.technique, [])
+                    if study.id not in studies:
+                        studies.append(study.id)
         return out
 
     def translate(self, tid: str) -> list[str]:

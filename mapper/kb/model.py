@@ -117,6 +117,11 @@ class KnowledgeBase:
         raise UsageError(f"unknown platform {platform!r}; ATLAS {self.release_tag or self.version} has: "
                          f"{', '.join(self.platforms)}")
 
+    def on_platform(self, platform: str) -> list[str]:
+        """IDs of the techniques ATLAS lists for ``platform`` (any spelling :meth:`platform_name` accepts)."""
+        name = self.platform_name(platform)
+        return [tid for tid, tech in self.techniques.items() if name in tech.platforms]
+
     def resolve_id(self, technique_id: str) -> str | None:
         """A label as this release names it, or None if it cannot.
 
