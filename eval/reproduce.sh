@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates every committed accuracy file in eval/results (35 minutes on 2 CPU cores;
+# Regenerates every committed accuracy file in eval/results (about an hour on 2 CPU cores;
 # the speed benchmark is separate: python eval/bench/bench.py).
 #   make eval   (or: bash eval/reproduce.sh from the repository root, after `make setup`)
 set -euo pipefail
@@ -12,8 +12,14 @@ $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --task steps --task sum
 # the same split with today's knowledge base (documents, labels, index): what a time split must not do, kept for comparison
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --protocol temporal-studies --train-release v5.0.0 -o $OUT > /dev/null
 $BIN/atlas-mapper eval --atlas "$ATLAS" --task data/eval/non_ai_incidents.yaml --task data/eval/ai_incidents.yaml -o $OUT > /dev/null
-# write-ups in the wild, dev half only (the frozen test half is scored once, when issue 12 is done)
-$BIN/atlas-mapper eval --atlas "$ATLAS_V6" --task data/eval/wild/ai.yaml --task data/eval/wild/non_ai.yaml --subset dev -o $OUT > /dev/null
+# write-ups in the wild, dev half (cross-validated over write-ups), with the ablations of issue 12:
+# no write-ups at all (the model before it), and write-up rows weighted 15 times (better here, worse on loco)
+WILD="--task data/eval/wild/ai.yaml --task data/eval/wild/non_ai.yaml"
+METHODS="--methods popularity --methods tfidf --methods rcatt --methods dense --methods default"
+$BIN/atlas-mapper eval --atlas "$ATLAS_V6" $WILD --subset dev $METHODS --methods default:writeups=false \
+  --methods default:writeup_weight=15 -o $OUT > /dev/null
 # the same loco evaluation on v2026.05 (the v6 format, the default release since issue 11), beside the v5.6.1 one
 $BIN/atlas-mapper eval --atlas "$ATLAS_V6" --task steps --task summary --task narrative --protocol loco -o $OUT/v2026.05 > /dev/null
+# the frozen test half, with the model the dev half chose (case studies + every dev write-up)
+$BIN/atlas-mapper eval --atlas "$ATLAS_V6" $WILD --subset test $METHODS --methods default:writeups=false -o $OUT > /dev/null
 $BIN/python -m atlas_eval.summary $OUT

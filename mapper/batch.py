@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mapper.errors import InputError
 from mapper.inputs import iter_records
-from mapper.rank import Mapper
+from mapper.rank import MIN_SUGGESTIONS, Mapper
 from mapper.text import MAX_TEXT_CHARS
 
 
@@ -53,7 +53,7 @@ def _chunks(records, size: int):
 
 def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshold: float | None = None,
               resume: bool = False, max_chars: int = MAX_TEXT_CHARS, progress: bool = False,
-              platform: str | None = None) -> dict:
+              platform: str | None = None, min_suggestions: int = MIN_SUGGESTIONS) -> dict:
     if platform:
         mapper.kb.platform_name(platform)  # a bad platform fails here, before the output is touched
     skip = _done_lines(out) if resume else 0
@@ -65,7 +65,7 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
             # one encoding pass per chunk; input is streamed, so memory does not grow with the file
             mapper.prefetch([r.text for r in chunk if r.error is None], max_chars)
             for record in chunk:
-                row = _row(mapper, record, top_k, threshold, max_chars, platform)
+                row = _row(mapper, record, top_k, threshold, max_chars, platform, min_suggestions)
                 stats["errors"] += "error" in row
                 # one write per record, flushed, so an interruption loses at most the line in flight
                 handle.write(jsonl_line(row).encode("utf-8"))
@@ -80,11 +80,12 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
 
 
 def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars: int,
-         platform: str | None) -> dict:
+         platform: str | None, min_suggestions: int) -> dict:
     if record.error is not None:
         return {"id": record.id, "line": record.line, "error": record.error}
     try:
-        result = mapper.map(record.text, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform)
+        result = mapper.map(record.text, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform,
+                            min_suggestions=min_suggestions)
     except InputError as exc:  # this record is bad, not the run
         return {"id": record.id, "line": record.line, "error": str(exc)}
     return {"id": record.id, "line": record.line, **result.to_dict()}

@@ -12,12 +12,13 @@ import json
 from mapper.files import PROJECT_ROOT, code_fingerprint
 
 TRAINING_CODE = ("learn.py", "scorers.py", "rows.py", "stacker.py", "operating.py", "cooccurrence.py", "features.py",
-                 "head.py", "text.py", "encoders.py", "bert.py", "sparse.py", "card.py")
+                 "head.py", "text.py", "encoders.py", "bert.py", "sparse.py", "card.py", "relevance.py", "writeups.py")
 
 
-def model_key(index, kb, params: dict) -> str:
+def model_key(index, kb, params: dict, writeups: str = "") -> str:
+    """``writeups``: the digest of the training write-ups (:func:`mapper.writeups.writeups_key`)."""
     payload = {"index": index.key, "params": params, "studies": [c.id for c in kb.case_studies],
-               "code": code_fingerprint(*TRAINING_CODE)}
+               "writeups": writeups, "code": code_fingerprint(*TRAINING_CODE)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -28,7 +29,8 @@ def model_card(kb, encoder, index, ranker) -> dict:
         "index_key": index.key,
         "ranker": {
             "params": ranker.get_params(), "C": ranker.stacker_.C_, "threshold": ranker.threshold_,
-            "ai_gate": ranker.gated_, "trained_on_case_studies": ranker.n_studies_,
+            "ai_relevance": ranker.relevance_kind, "trained_on_case_studies": ranker.n_studies_,
+            "trained_on_writeups": ranker.n_writeups_,
             "exemplars": int(len(ranker.scorers_.exemplars_.labels)),
         },
         "cross_validated_metrics": committed_metrics(),

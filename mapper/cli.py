@@ -50,6 +50,7 @@ ReleaseOpt = Annotated[Optional[str], typer.Option("--release", help="ATLAS rele
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2).")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+MinSuggestionsOpt = Annotated[int, typer.Option("--min-suggestions", min=0, help="For a write-up about AI, list at least this many techniques, those below the threshold marked low confidence (0: only those above it).")]  # mapper.rank.MIN_SUGGESTIONS
 PlatformOpt = Annotated[Optional[str], typer.Option("--platform", help="Only techniques ATLAS lists for this platform, e.g. 'Agentic AI' (v6 releases).")]
 
 
@@ -98,6 +99,7 @@ def map_command(
     text: Annotated[Optional[str], typer.Option("--text", help="The write-up itself, instead of a file.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report at most this many techniques.")] = 10,
     threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Minimum probability (default: the model's tuned threshold).")] = None,
+    min_suggestions: MinSuggestionsOpt = 3,
     fmt: Annotated[MapFormat, typer.Option("--format", "-f", help="Output format.")] = MapFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
@@ -115,7 +117,8 @@ def map_command(
     content, _ = read_text(file, text, max_chars)
     other = _load_release(as_release) if as_release else None  # a bad release fails before the model loads
     mapper = _mapper(atlas, release, model)
-    result = mapper.map(content, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform)
+    result = mapper.map(content, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform,
+                        min_suggestions=min_suggestions)
     if other is not None:
         from mapper.kb.crosswalk import Crosswalk
         from mapper.relabel import in_release
@@ -142,6 +145,7 @@ def batch_command(
     out: Annotated[Path, typer.Argument(help="JSONL output: one line per input, in input order.")],
     top_k: Annotated[int, typer.Option("--top-k", min=1)] = 10,
     threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0)] = None,
+    min_suggestions: MinSuggestionsOpt = 3,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run, keeping the lines already written.")] = False,
     force: ForceOpt = False,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1)] = 2_000_000,
@@ -157,7 +161,8 @@ def batch_command(
         raise OutputError(f"{out} exists; pass --resume to continue it or --force to start over")
     mapper = _mapper(atlas, release, model)
     stats = run_batch(mapper, source, out, top_k=top_k, threshold=threshold, resume=resume,
-                      max_chars=max_chars, progress=sys.stderr.isatty(), platform=platform)
+                      max_chars=max_chars, progress=sys.stderr.isatty(), platform=platform,
+                      min_suggestions=min_suggestions)
     typer.echo(f"{stats['written']} written ({stats['errors']} errors, {stats['skipped']} already done) -> {out}", err=True)
 
 

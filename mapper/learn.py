@@ -1,13 +1,16 @@
 """The technique ranker: the learned parts composed, fitted on training case studies only.
 
 1. :class:`~mapper.scorers.CaseStudyScorers`: exemplars, popularity prior and linear heads;
-2. :func:`~mapper.rows.build_rows`: ``X, y, groups`` from the training studies, each study's own
-   evidence masked;
+2. :func:`~mapper.rows.build_rows`: ``X, y, groups`` from the training studies and AI write-ups,
+   each one's own evidence masked;
 3. :class:`~mapper.stacker.Stacker`: first stage and co-occurrence stage, the second fitted on
    out-of-fold first-stage outputs;
-4. :class:`~mapper.operating.OperatingPoint`: threshold and gate, chosen on out-of-fold scores.
+4. :class:`~mapper.operating.OperatingPoint`: the threshold, chosen on out-of-fold scores;
+5. :class:`~mapper.relevance.AIRelevance`: is a text about AI at all, learned from the studies and
+   AI write-ups (their out-of-fold scores) against the non-AI write-ups.
 
-Nothing is tuned on held-out text. Follows scikit-learn's conventions: ``__init__`` stores
+Training write-ups (:mod:`mapper.writeups`) are optional; nothing is tuned on held-out text.
+Follows scikit-learn's conventions: ``__init__`` stores
 parameters, ``fit`` returns self, learned attributes end in ``_``, ``classes_`` is the column order.
 """
 
@@ -19,9 +22,15 @@ from mapper.features import FEATURE_NAMES
 from mapper.index import TechniqueIndex
 from mapper.kb import CaseStudy, KnowledgeBase
 from mapper.operating import OperatingPoint, ai_specific
+from mapper.relevance import AIRelevance, cues_in, relevance_features
 from mapper.rows import KINDS, build_rows, training_queries
 from mapper.scorers import CaseStudyScorers
 from mapper.stacker import Stacker
+from mapper.text import text_units
+from mapper.writeups import WriteUp
+
+# Kinds of training query that look like what users paste (steps alone are too short).
+WRITTEN = ("narrative", "summary", "writeup")
 
 # Values a parameter may take, where not every value of its type makes sense.
 PARAM_CHOICES = {"training_kinds": KINDS, "drop_features": FEATURE_NAMES}
@@ -32,7 +41,7 @@ class TechniqueRanker:
 
     def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5, training_kinds=KINDS,
                  drop_features=(), coverage: float = 0.9, ai_gate: bool = True, cooccurrence: bool = True,
-                 random_state: int = 0):
+                 writeup_weight: float = 1.0, random_state: int = 0):
         self.C_grid = C_grid
         self.inner_folds = inner_folds
         self.head_C = head_C
@@ -41,6 +50,7 @@ class TechniqueRanker:
         self.coverage = coverage
         self.ai_gate = ai_gate
         self.cooccurrence = cooccurrence
+        self.writeup_weight = writeup_weight
         self.random_state = random_state
 
     def check_params(self) -> "TechniqueRanker":
@@ -55,32 +65,54 @@ class TechniqueRanker:
             "inner_folds must be at least 2": self.inner_folds < 2,
             "head_C must be positive": self.head_C <= 0,
             "coverage must be in (0, 1]": not 0.0 < self.coverage <= 1.0,
+            "writeup_weight must be positive": self.writeup_weight <= 0,
         }
         for message, broken in problems.items():
             if broken:
                 raise ValueError(message)
         return self
 
-    def fit(self, studies: list[CaseStudy], kb: KnowledgeBase, index: TechniqueIndex, encoder) -> "TechniqueRanker":
+    def fit(self, studies: list[CaseStudy], kb: KnowledgeBase, index: TechniqueIndex, encoder,
+            writeups: list[WriteUp] = ()) -> "TechniqueRanker":
         self.check_params()
         self.classes_ = list(index.ids)
         self.n_features_in_ = len(FEATURE_NAMES)
         self.feature_names_in_ = np.array(FEATURE_NAMES)
         self.n_studies_ = len(studies)
-        self.scorers_ = CaseStudyScorers(self.head_C, self.inner_folds).fit(studies, kb, index, encoder)
-        own = np.array([ai_specific(kb, t) for t in self.classes_], dtype=bool)
-        rows = build_rows(training_queries(studies, self.training_kinds), self.scorers_, encoder, kb)
+        # an AI write-up none of whose labels this release can name would only teach "nothing here"
+        ai_writeups = [w for w in writeups if any(kb.resolve_id(t) in self.classes_ for t in w.techniques)]
+        self.n_writeups_ = len(writeups)
+        self.own_ = np.array([ai_specific(kb, t) for t in self.classes_], dtype=bool)
+        self.scorers_ = CaseStudyScorers(self.head_C, self.inner_folds).fit(studies, kb, index, encoder, ai_writeups)
+        queries = training_queries(studies, self.training_kinds, ai_writeups)
+        rows = build_rows(queries, self.scorers_, encoder, kb)
+        self.relevance_ = None
         if rows.y.size == 0 or rows.y.min() == rows.y.max():
             self.stacker_ = Stacker.zero_shot()
-            self.operating_point_ = OperatingPoint.fixed(0.5, own)
+            self.operating_point_ = OperatingPoint.fixed(0.5)
             return self
         self.stacker_ = Stacker(self.C_grid, self.inner_folds, self.cooccurrence, self.drop_features,
-                                self.random_state).fit(rows, self.scorers_.study_counts_)
-        # Summaries count with narratives: real write-ups are often that short.
-        written = np.isin(rows.kinds, ("narrative", "summary"))
-        self.operating_point_ = OperatingPoint(self.coverage, self.ai_gate).fit(
-            self.stacker_.oof_proba_[written], rows.y[written].astype(bool), own)
+                                self.random_state).fit(rows, self.scorers_.study_counts_,
+                                                       np.where(rows.kinds == "writeup", self.writeup_weight, 1.0))
+        written = np.isin(rows.kinds, WRITTEN)
+        self.operating_point_ = OperatingPoint(self.coverage).fit(
+            self.stacker_.oof_proba_[written], rows.y[written].astype(bool))
+        others = [w for w in writeups if not w.ai]
+        if self.ai_gate and others and written.any():  # both sides are needed to learn the decision
+            self.relevance_ = self._fit_relevance([q for q, keep in zip(queries, written) if keep],
+                                                  self.stacker_.oof_proba_[written], others, encoder)
         return self
+
+    def _fit_relevance(self, queries, oof_proba: np.ndarray, others: list[WriteUp], encoder) -> AIRelevance:
+        """AI texts scored out of fold (as unseen text would be) against the non-AI write-ups."""
+        X = [relevance_features(q.units, p, self.own_) for q, p in zip(queries, oof_proba)]
+        groups = [q.group for q in queries]
+        for n, w in enumerate(others):
+            units = text_units(w.text)[0] or ["-"]
+            X.append(relevance_features(units, self.score(encoder.encode(units), units)[0], self.own_))
+            groups.append(-1 - n)
+        y = np.r_[np.ones(len(queries)), np.zeros(len(others))]
+        return AIRelevance(random_state=self.random_state).fit(np.array(X), y, np.array(groups))
 
     # -- what the rest of the package reads ------------------------------------
     @property
@@ -88,16 +120,37 @@ class TechniqueRanker:
         return self.operating_point_.threshold_
 
     @property
-    def gated_(self) -> bool:
-        return self.operating_point_.gated_
-
-    @property
     def learned(self) -> bool:
         """False for the zero-shot fallback (nothing to learn from)."""
         return self.stacker_.C_ is not None
 
-    def recognises(self, proba: np.ndarray, threshold: float | None = None) -> bool:
-        return self.operating_point_.recognises(proba, threshold)
+    @property
+    def relevance_kind(self) -> str:
+        if not self.ai_gate:
+            return "off"
+        return "learned" if self.relevance_ is not None else "rule"
+
+    def ai_related(self, units: list[str], proba: np.ndarray, threshold: float | None = None) -> dict:
+        """``{"decision", "score", "why"}``: is this text about an attack on or through an AI system?
+
+        Learned (:mod:`mapper.relevance`) when the ranker had non-AI write-ups to learn from; else the
+        rule that one of ATLAS's own techniques reaches the threshold; always true with ``ai_gate`` off.
+        """
+        cut = self.threshold_ if threshold is None else threshold
+        own_max = float(proba[self.own_].max()) if self.own_.any() else 0.0
+        cues = sorted(set().union(*(cues_in(u) for u in units))) if units else []
+        if not units:
+            return {"decision": False, "score": 0.0, "why": "no text to map"}
+        if not self.ai_gate:
+            return {"decision": True, "score": 1.0, "why": "the AI-relevance decision is off"}
+        if self.relevance_ is None:
+            score, decision = own_max, own_max >= cut
+        else:
+            score = self.relevance_.score(relevance_features(units, proba, self.own_))
+            decision = score >= self.relevance_.cut_
+        named = f"AI terms: {', '.join(cues)}" if cues else "no AI terms"
+        why = f"{named}; best ATLAS-specific technique score {own_max:.2f}"
+        return {"decision": bool(decision), "score": round(float(score), 4), "why": why}
 
     # -- scoring -------------------------------------------------------------
     def score(self, unit_vectors: np.ndarray, unit_texts: list[str]):
@@ -116,7 +169,7 @@ class TechniqueRanker:
 
     # -- plain-data state ------------------------------------------------------
     PARAMS = ("C_grid", "inner_folds", "head_C", "training_kinds", "drop_features", "coverage", "ai_gate",
-              "cooccurrence", "random_state")
+              "cooccurrence", "writeup_weight", "random_state")
 
     def get_params(self) -> dict:
         return {p: getattr(self, p) for p in self.PARAMS}
@@ -127,9 +180,10 @@ class TechniqueRanker:
         op = self.operating_point_
         meta = {
             "params": self.get_params(), "classes": self.classes_, "n_studies": self.n_studies_,
-            "feature_names": list(FEATURE_NAMES), "scorers": scorers_meta, "stacker": stacker_meta,
-            "operating_point": {"threshold": op.threshold_, "gated": op.gated_, "coverage": op.coverage,
-                                "ai_specific": [t for t, a in zip(self.classes_, op.ai_specific_) if a]},
+            "n_writeups": self.n_writeups_, "feature_names": list(FEATURE_NAMES), "scorers": scorers_meta,
+            "stacker": stacker_meta, "operating_point": {"threshold": op.threshold_, "coverage": op.coverage},
+            "ai_specific": [t for t, a in zip(self.classes_, self.own_) if a],
+            "relevance": None if self.relevance_ is None else self.relevance_.state(),
         }
         return meta, {**scorer_arrays, **{f"stack_{k}": v for k, v in stacker_arrays.items()}}
 
@@ -146,13 +200,13 @@ class TechniqueRanker:
             raise ValueError("model and technique index disagree on techniques; retrain it")
         obj.n_features_in_ = len(FEATURE_NAMES)
         obj.feature_names_in_ = np.array(FEATURE_NAMES)
-        obj.n_studies_ = meta["n_studies"]
+        obj.n_studies_, obj.n_writeups_ = meta["n_studies"], meta["n_writeups"]
+        obj.own_ = np.isin(obj.classes_, meta["ai_specific"])
+        obj.relevance_ = AIRelevance.from_state(meta["relevance"]) if meta["relevance"] else None
         obj.scorers_ = CaseStudyScorers.from_state(meta["scorers"], arrays, index)
         stacker_arrays = {k[len("stack_"):]: v for k, v in arrays.items() if k.startswith("stack_")}
         obj.stacker_ = Stacker(params["C_grid"], params["inner_folds"], params["cooccurrence"],
                                params["drop_features"]).restore(meta["stacker"], stacker_arrays)
-        op = meta["operating_point"]
-        obj.operating_point_ = OperatingPoint(op["coverage"], params["ai_gate"])
-        obj.operating_point_.ai_specific_ = np.isin(obj.classes_, op["ai_specific"])
-        obj.operating_point_.threshold_, obj.operating_point_.gated_ = float(op["threshold"]), bool(op["gated"])
+        obj.operating_point_ = OperatingPoint(meta["operating_point"]["coverage"])
+        obj.operating_point_.threshold_ = float(meta["operating_point"]["threshold"])
         return obj

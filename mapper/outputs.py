@@ -38,9 +38,17 @@ def _release(result: MappingResult) -> str:
     return text
 
 
+def _ai_line(result: MappingResult) -> str:
+    ai = result.ai_related
+    if ai is None:
+        return ""
+    return f"about an AI system: {'yes' if ai['decision'] else 'no'} (score {ai['score']:.2f}; {ai['why']})"
+
+
 def render_table(result: MappingResult, width: int | None = None) -> str:
-    """One row per technique, its best evidence sentence on the line beneath."""
+    """One row per technique with its confidence band, its best evidence sentence on the line beneath."""
     width = width or shutil.get_terminal_size((120, 24)).columns
+    ai_line = [_ai_line(result)] if result.ai_related else []
     if not result.techniques:
         why = f": {result.reason}" if result.reason else ""
         return "\n".join([f"{NO_TECHNIQUE}{why} (threshold {result.threshold:.2f}; {_release(result)})",
@@ -48,11 +56,11 @@ def render_table(result: MappingResult, width: int | None = None) -> str:
     rows = []
     for rank, hit in enumerate(result.techniques, 1):
         tactic = ", ".join(t.name for t in hit.tactics) or "-"
-        rows.append([str(rank), hit.id, hit.name, tactic, f"{hit.score:.2f}"])
-    headers = ["#", "ID", "Technique", "Tactic", "Score"]
-    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(5)]
+        rows.append([str(rank), hit.id, hit.name, tactic, f"{hit.score:.2f}", hit.band or "-"])
+    headers = ["#", "ID", "Technique", "Tactic", "Score", "Confidence"]
+    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(6)]
     widths[2] = min(widths[2], 44)
-    widths[3] = min(widths[3], max(width - sum(widths[:3]) - widths[4] - 8, 12))
+    widths[3] = min(widths[3], max(width - sum(widths[:3]) - widths[4] - widths[5] - 10, 12))
 
     def fmt(cells):
         cut = [_shorten(c, w) for c, w in zip(cells, widths)]
@@ -65,7 +73,11 @@ def render_table(result: MappingResult, width: int | None = None) -> str:
         if hit.evidence:
             lines.append(indent + _shorten(f'"{hit.evidence[0].text}"', max(width - len(indent), 20)))
     lines.append("")
-    lines.append(f"{_release(result)}; threshold {result.threshold:.2f}; scores are probabilities")
+    if result.reason:
+        lines.append(f"note: {result.reason}")
+    lines += ai_line
+    lines.append(f"{_release(result)}; threshold {result.threshold:.2f}; scores are probabilities "
+                 "(confidence: high from 0.50, medium from the threshold, low below it)")
     return "\n".join(lines) + "\n"
 
 
@@ -89,15 +101,20 @@ def _md_escape(text: str) -> str:
 
 def render_markdown(result: MappingResult) -> str:
     lines = ["# ATLAS techniques", "", f"{_release(result)}, threshold {result.threshold:.2f}.", ""]
+    if result.ai_related:
+        lines += [_md_escape(_ai_line(result)[0].upper() + _ai_line(result)[1:]) + ".", ""]
     if not result.techniques:
         misses = [f"- {h.id} {_md_escape(h.name)}: {h.score:.2f}" for h in result.near_misses]
         why = f": {result.reason}" if result.reason else ""
         return "\n".join(lines + [f"_{NO_TECHNIQUE}{why}._", ""]
                           + (["Nearest below the threshold:", "", *misses, ""] if misses else []))
-    lines += ["| # | ID | Technique | Tactics | Score |", "|---|---|---|---|---|"]
+    if result.reason:
+        lines += [f"_{_md_escape(result.reason)}._", ""]
+    lines += ["| # | ID | Technique | Tactics | Score | Confidence |", "|---|---|---|---|---|---|"]
     for rank, hit in enumerate(result.techniques, 1):
         tactics = ", ".join(t.name for t in hit.tactics)
-        lines.append(f"| {rank} | {hit.id} | {_md_escape(hit.name)} | {_md_escape(tactics)} | {hit.score:.2f} |")
+        lines.append(f"| {rank} | {hit.id} | {_md_escape(hit.name)} | {_md_escape(tactics)} | {hit.score:.2f} "
+                     f"| {hit.band or '-'} |")
     lines += ["", "## Evidence", ""]
     for hit in result.techniques:
         lines.append(f"### {hit.id} {hit.name}")
@@ -112,7 +129,8 @@ def navigator_layer(result: MappingResult, kb: KnowledgeBase, name: str = "atlas
     """A layer the ATLAS Navigator loads: same domain, versions and tactic keys as ATLAS's own layers."""
     techniques = []
     for hit in result.techniques:
-        comment = " | ".join(f"{e.score:.2f}: {' '.join(e.text.split())}" for e in hit.evidence)
+        comment = " | ".join([*([f"confidence {hit.band}"] if hit.band else []),
+                              *(f"{e.score:.2f}: {' '.join(e.text.split())}" for e in hit.evidence)])
         tactic_ids = kb.techniques[hit.id].tactics or (kb.techniques[hit.parent].tactics if hit.parent else ())
         for tactic_id in tactic_ids or [None]:
             entry = {"techniqueID": hit.id, "score": round(hit.score * 100, 1), "comment": comment, "enabled": True}

@@ -21,14 +21,17 @@ from mapper.files import atomic_write_text, build_lock, cache_dir
 from mapper.index import DEFAULT_DOC_FIELDS, TechniqueIndex
 from mapper.kb import KnowledgeBase, load_kb
 from mapper.learn import TechniqueRanker
+from mapper.operating import band
 from mapper.progress import announce
 from mapper.result import Evidence, MappingResult, TechniqueHit, technique_hit
 from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.text import MAX_TEXT_CHARS, text_units
+from mapper.writeups import WriteUp, bundled_writeups, writeups_key
 
 DEFAULT_TOP_K = 10
 MAX_EVIDENCE = 3
 NEAR_MISSES = 3  # shown when nothing passes, so an analyst sees how close it came
+MIN_SUGGESTIONS = 3  # a write-up about AI always gets this many, the weakest flagged as low confidence
 
 
 def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = None,
@@ -62,19 +65,23 @@ class Mapper:
     @classmethod
     def load(cls, atlas: str | Path | None = None, model: str | None = None, release: str | None = None,
              cache: str | Path | None = None, download: bool = True, ranker_params: dict | None = None,
-             doc_fields=DEFAULT_DOC_FIELDS, retrain: bool = False) -> "Mapper":
+             doc_fields=DEFAULT_DOC_FIELDS, retrain: bool = False, writeups: list[WriteUp] | None = None) -> "Mapper":
         kb = load_kb(atlas, release=release, download=download)
         for message in kb.warnings:
             _warnings.warn(message, stacklevel=2)
         encoder = CachedEncoder(get_encoder(model))
         root = Path(cache) if cache else cache_dir()
         index = open_index(kb, encoder, root, doc_fields)
-        return cls.from_parts(kb, encoder, index, root, ranker_params, retrain)
+        return cls.from_parts(kb, encoder, index, root, ranker_params, retrain, writeups)
 
     @classmethod
-    def from_parts(cls, kb, encoder, index, root: Path, ranker_params: dict | None = None, retrain: bool = False) -> "Mapper":
+    def from_parts(cls, kb, encoder, index, root: Path, ranker_params: dict | None = None, retrain: bool = False,
+                   writeups: list[WriteUp] | None = None) -> "Mapper":
+        """``writeups``: labelled write-ups to learn from beside the case studies (default: those that ship
+        with the package, :func:`mapper.writeups.bundled_writeups`)."""
+        writeups = bundled_writeups() if writeups is None else list(writeups)
         params = TechniqueRanker(**(ranker_params or {})).get_params()
-        key = model_key(index, kb, params)
+        key = model_key(index, kb, params, writeups_key(writeups))
         model_dir = Path(root) / "ranker" / key[:16]
         with build_lock(model_dir):  # concurrent first runs train once
             if not retrain and artifact_key(model_dir) == key:
@@ -84,8 +91,9 @@ class Mapper:
                     return cls(kb, encoder, index, ranker, meta["card"])
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
-            announce(f"training the ranker on {len(kb.case_studies)} case studies (first run only; under a minute)")
-            ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder)
+            announce(f"training the ranker on {len(kb.case_studies)} case studies and {len(writeups)} write-ups "
+                     "(first run only; under a minute)")
+            ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder, writeups)
             card = model_card(kb, encoder, index, ranker)
             state_meta, arrays = ranker.state()
             try:
@@ -102,7 +110,7 @@ class Mapper:
             "encoder": self.encoder.name,
             "ranker": "learned" if self.ranker.learned else "zero-shot",
             "threshold": self.ranker.threshold_,
-            "ai_gate": self.ranker.gated_,
+            "ai_relevance": self.ranker.relevance_kind,
         }
 
     def score_text(self, text: str):
@@ -115,8 +123,14 @@ class Mapper:
         return proba, units, spans, vectors, per_unit
 
     def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None,
-            max_chars: int = MAX_TEXT_CHARS, platform: str | None = None) -> MappingResult:
-        """Ranked techniques with evidence; ``platform`` keeps only techniques ATLAS lists for it."""
+            max_chars: int = MAX_TEXT_CHARS, platform: str | None = None,
+            min_suggestions: int = MIN_SUGGESTIONS) -> MappingResult:
+        """Ranked techniques with evidence and confidence bands.
+
+        A write-up judged not about AI gets none, with the reason. One about AI gets every technique
+        at or above the threshold (up to ``top_k``), topped up with the best ones below it (band
+        ``low``) to ``min_suggestions``. ``platform`` keeps only techniques ATLAS lists for it.
+        """
         if not isinstance(text, str):
             raise InputError("text must be a string")
         if len(text) > max_chars:
@@ -124,48 +138,54 @@ class Mapper:
                              "split the write-up or raise the limit with --max-chars")
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
+        if min_suggestions < 0:
+            raise UsageError("--min-suggestions must be 0 or more")
         cut = self.ranker.threshold_ if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise UsageError("--threshold must be between 0 and 1")
         allowed = set(self.kb.on_platform(platform)) if platform else None
         platform = self.kb.platform_name(platform) if platform else None
         proba, units, spans, vectors, per_unit = self.score_text(text)
+        ai_related = self.ranker.ai_related(units, proba, cut)
         # stable order: score descending, then technique ID
         order = sorted(range(len(proba)), key=lambda i: (-round(float(proba[i]), 6), self.index.ids[i]))
-        # nothing is reported unless one of ATLAS's own techniques reaches the cut (see TechniqueRanker)
-        # no text to map gives no techniques, whatever the threshold
-        recognised = bool(units) and self.ranker.recognises(proba, cut)
         shown = [i for i in order if allowed is None or self.index.ids[i] in allowed]
-        chosen = [i for i in shown if proba[i] >= cut][:top_k] if recognised else []
+        chosen = []
+        if ai_related["decision"]:
+            chosen = [i for i in shown if proba[i] >= cut][:top_k]
+            chosen += [i for i in shown if i not in chosen][:max(min(top_k, min_suggestions) - len(chosen), 0)]
         hits = []
         if chosen:
             unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
                            else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
-                hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j]))
-        result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k, platform=platform)
-        if not hits:
-            result.reason = self._why_nothing(bool(units), recognised, platform)
-            result.near_misses = [self._hit(i, float(proba[i]), [], np.zeros(0)) for i in shown[:NEAR_MISSES]] if units else []
+                hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j], band(float(proba[col]), cut)))
+        result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k, platform=platform,
+                               ai_related=ai_related)
+        if not result.recognised:
+            result.reason = self._why_nothing(ai_related, platform, len(hits))
+            if not hits and units:
+                result.near_misses = [self._hit(i, float(proba[i]), [], np.zeros(0)) for i in shown[:NEAR_MISSES]]
         return result
 
-    def _why_nothing(self, has_text: bool, recognised: bool, platform: str | None) -> str:
-        if not has_text:
+    @staticmethod
+    def _why_nothing(ai_related: dict, platform: str | None, suggestions: int) -> str:
+        if ai_related["why"] == "no text to map":
             return "no text to map"
-        if not recognised:
-            # the gate: techniques ATLAS shares with ATT&CK alone do not make an attack on AI
-            return "not about an AI system: none of ATLAS's own techniques reached the threshold"
-        if platform:
-            return f"no {platform} technique above the threshold"
-        return "no technique above the threshold"
+        if not ai_related["decision"]:
+            return f"not about an AI system ({ai_related['why']})"
+        where = f"no {platform} technique" if platform else "no technique"
+        if suggestions:
+            return f"{where} above the threshold; the best {suggestions} are listed as low-confidence suggestions"
+        return f"{where} above the threshold"
 
     def prefetch(self, texts: list[str], max_chars: int = MAX_TEXT_CHARS) -> None:
         """Encode the sentences of several write-ups in one pass, ahead of mapping them one by one:
         several times faster for short texts (bigger matrix products, each distinct sentence once)."""
         self.encoder.encode([u for text in texts if len(text) <= max_chars for u in text_units(text)[0]])
 
-    def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray) -> TechniqueHit:
+    def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray, band_name: str | None = None) -> TechniqueHit:
         tech = self.kb.techniques[self.index.ids[col]]
         best = sorted(range(len(spans)), key=lambda i: (-float(unit_scores[i]), i))[:MAX_EVIDENCE]
         evidence = [Evidence(spans[i].text, spans[i].start, spans[i].end, round(float(unit_scores[i]), 4)) for i in best]
-        return technique_hit(tech, self.kb.tactic_by_id, round(score, 4), evidence)
+        return technique_hit(tech, self.kb.tactic_by_id, round(score, 4), evidence, band_name)

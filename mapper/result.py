@@ -31,12 +31,13 @@ class TechniqueHit:
     score: float
     evidence: list[Evidence] = field(default_factory=list)
     parent: str | None = None
+    band: str | None = None  # high / medium (at or above the threshold) / low (a suggestion below it)
 
 
-def technique_hit(tech, tactic_by_id: dict, score: float, evidence: list[Evidence]) -> TechniqueHit:
+def technique_hit(tech, tactic_by_id: dict, score: float, evidence: list[Evidence], band: str | None = None) -> TechniqueHit:
     """A hit for ``tech`` (a knowledge-base Technique), named and placed under tactics as its release does."""
     tactics = [TacticRef(t, tactic_by_id[t].name) for t in tech.tactics if t in tactic_by_id]
-    return TechniqueHit(tech.id, tech.name, tactics, score, evidence, tech.parent)
+    return TechniqueHit(tech.id, tech.name, tactics, score, evidence, tech.parent, band)
 
 
 @dataclass
@@ -50,10 +51,12 @@ class MappingResult:
     reason: str | None = None  # why nothing was recognised (None when something was)
     near_misses: list[TechniqueHit] = field(default_factory=list)  # the best techniques below the cut, when none passed
     translated_from: dict | None = None  # set when rendered in another release's IDs (see mapper.relabel)
+    ai_related: dict | None = None  # {"decision": bool, "score": float, "why": str} (see mapper.relevance)
 
     @property
     def recognised(self) -> bool:
-        return bool(self.techniques)
+        """At least one technique at or above the threshold (low-band suggestions alone do not count)."""
+        return any(h.band != "low" if h.band else h.score >= self.threshold for h in self.techniques)
 
     def to_dict(self) -> dict:
         out = {
@@ -64,6 +67,8 @@ class MappingResult:
             "techniques": [],
             "recognised": self.recognised,
         }
+        if self.ai_related is not None:
+            out["ai_related"] = self.ai_related
         if not self.recognised:
             out["reason"] = self.reason
             out["near_misses"] = [{"id": h.id, "name": h.name, "score": h.score} for h in self.near_misses]
@@ -73,8 +78,9 @@ class MappingResult:
             out["translated_from"] = self.translated_from
         for hit in self.techniques:
             row = asdict(hit)
-            if row["parent"] is None:
-                del row["parent"]
+            for key in ("parent", "band"):
+                if row[key] is None:
+                    del row[key]
             out["techniques"].append(row)
         return out
 

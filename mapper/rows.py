@@ -1,7 +1,8 @@
 """Training rows for the ranker: ``X, y, groups`` from the training case studies.
 
 Each training study gives queries of three kinds (each step alone, the summary, and the
-narrative: summary followed by the steps). A query becomes one row per technique, its features
+narrative: summary followed by the steps); each training AI write-up gives one more (its text,
+kind ``writeup``, group ``len(studies) + j``). A query becomes one row per technique, its features
 computed with the study's own evidence masked (``CaseStudyScorers.features(exclude_group=...)``),
 its target 1 where the study labels that technique.
 """
@@ -14,8 +15,9 @@ import numpy as np
 
 from mapper.kb import CaseStudy, KnowledgeBase
 from mapper.text import text_units
+from mapper.writeups import WriteUp
 
-KINDS = ("steps", "summary", "narrative")
+KINDS = ("steps", "summary", "narrative", "writeup")
 
 
 @dataclass
@@ -28,7 +30,8 @@ class Query:
     kind: str = "narrative"
 
 
-def training_queries(studies: list[CaseStudy], kinds=KINDS) -> list[Query]:
+def training_queries(studies: list[CaseStudy], kinds=KINDS, writeups: list[WriteUp] = ()) -> list[Query]:
+    """``writeups``: AI write-ups only (their groups follow the studies', as in ``CaseStudyScorers``)."""
     queries = []
     for group, study in enumerate(studies):
         gold = set(study.techniques)
@@ -40,6 +43,9 @@ def training_queries(studies: list[CaseStudy], kinds=KINDS) -> list[Query]:
             queries.append(Query(text_units(study.summary)[0] or [study.summary], gold, group, "summary"))
         if "narrative" in kinds:
             queries.append(Query(text_units(study.narrative())[0] or ["-"], gold, group, "narrative"))
+    if "writeup" in kinds:
+        for j, w in enumerate(writeups):
+            queries.append(Query(text_units(w.text)[0] or ["-"], set(w.techniques), len(studies) + j, "writeup"))
     return queries
 
 

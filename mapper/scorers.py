@@ -1,8 +1,8 @@
 """What the ranker learns from case studies before any weighting: its per-technique scorers.
 
-From the training case studies only:
+From the training case studies (and training write-ups, each counted as one more study) only:
 
-- exemplars: every procedure step, embedded and labelled with its technique;
+- exemplars: every procedure step (and write-up rationale line), embedded and labelled with its technique;
 - the popularity prior: how many studies use each technique;
 - the linear head (``mapper.head``) over steps plus technique names, documents and
   description sentences, and out-of-fold copies of it, each fitted without one block of
@@ -23,6 +23,7 @@ from mapper.head import LinearHead
 from mapper.index import TechniqueIndex
 from mapper.kb import CaseStudy, KnowledgeBase
 from mapper.text import text_units
+from mapper.writeups import WriteUp
 
 
 def technique_examples(kb: KnowledgeBase, index: TechniqueIndex) -> tuple[list[str], np.ndarray]:
@@ -44,23 +45,27 @@ class CaseStudyScorers:
         self.head_C = head_C
         self.inner_folds = inner_folds
 
-    def fit(self, studies: list[CaseStudy], kb: KnowledgeBase, index: TechniqueIndex, encoder) -> "CaseStudyScorers":
+    def fit(self, studies: list[CaseStudy], kb: KnowledgeBase, index: TechniqueIndex, encoder,
+            writeups: list[WriteUp] = ()) -> "CaseStudyScorers":
+        """``writeups``: AI write-ups, groups ``len(studies)`` onwards; their rationale lines are exemplars."""
         self.classes_ = list(index.ids)
         self.index_ = index
         col = {t: i for i, t in enumerate(self.classes_)}
         self.hierarchy_ = Hierarchy(self.classes_, {t: kb.techniques[t].parent for t in self.classes_})
-        steps = [(g, s, kb.resolve_id(s.technique)) for g, study in enumerate(studies) for s in study.steps]
-        steps = [(g, s, tid) for g, s, tid in steps if tid in col]
-        texts = [s.description or "-" for _, s, _ in steps]
+        sources = [(study.techniques, [(s.technique, s.description) for s in study.steps]) for study in studies]
+        sources += [(w.techniques, list(w.rationale.items())) for w in writeups]
+        steps = [(g, kb.resolve_id(t), text or "-") for g, (_, pairs) in enumerate(sources) for t, text in pairs]
+        steps = [(g, tid, text) for g, tid, text in steps if tid in col]
+        texts = [text for _, _, text in steps]
         vectors = encoder.encode(texts) if steps else np.zeros((0, 1), np.float32)
         self.exemplars_ = Exemplars(
             vectors=vectors.astype(np.float32),
-            labels=np.array([col[tid] for _, _, tid in steps], dtype=np.int64),
+            labels=np.array([col[tid] for _, tid, _ in steps], dtype=np.int64),
             groups=np.array([g for g, _, _ in steps], dtype=np.int64),
         )
-        self.study_counts_ = np.zeros((len(studies), len(self.classes_)), dtype=np.float32)
-        for g, study in enumerate(studies):
-            for t in study.techniques:
+        self.study_counts_ = np.zeros((len(sources), len(self.classes_)), dtype=np.float32)
+        for g, (labels, _) in enumerate(sources):
+            for t in labels:
                 if kb.resolve_id(t) in col:
                     self.study_counts_[g, col[kb.resolve_id(t)]] = 1.0
         self.prior_ = self.prior(None)

@@ -52,22 +52,25 @@ class Stacker:
     def _keep(self) -> np.ndarray:
         return np.array([name not in self.drop_features for name in FEATURE_NAMES])
 
-    def fit(self, rows: TrainingRows, study_counts: np.ndarray) -> "Stacker":
+    def fit(self, rows: TrainingRows, study_counts: np.ndarray, query_weight: np.ndarray | None = None) -> "Stacker":
+        """``query_weight``: a weight per training query (every technique row of it), default 1."""
         from sklearn.metrics import log_loss
         from sklearn.model_selection import cross_val_predict
 
         X, y, row_groups = rows.flat()
         X = X * self._keep()
+        weight = np.repeat(np.ones(len(rows.groups)) if query_weight is None else query_weight, rows.y.shape[1])
+        fit_weight = {"logisticregression__sample_weight": weight}
         cv = grouped_folds(rows.groups, self.inner_folds)
         grid = [float(c) for c in self.C_grid]
         if cv is not None:
             # out-of-fold probabilities for every C: they choose C, and those of the chosen C feed stage 2
             oof = {C: cross_val_predict(first_stage(C, self.random_state), X, y, groups=row_groups, cv=cv,
-                                        method="predict_proba")[:, 1] for C in grid}
-            self.C_ = min(grid, key=lambda C: log_loss(y, oof[C], labels=[0, 1]))
+                                        method="predict_proba", params=fit_weight)[:, 1] for C in grid}
+            self.C_ = min(grid, key=lambda C: log_loss(y, oof[C], labels=[0, 1], sample_weight=weight))
         else:
             self.C_ = grid[0]
-        model = first_stage(self.C_, self.random_state).fit(X, y)
+        model = first_stage(self.C_, self.random_state).fit(X, y, **fit_weight)
         scaler, logistic = model[0], model[-1]
         self.mean_, self.scale_ = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
         self.coef_ = logistic.coef_[0].astype(np.float64) * self._keep()

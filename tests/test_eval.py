@@ -78,6 +78,28 @@ def test_loco_folds_never_train_on_the_held_out_study(mini_kb):
             assert all(ds.groups[q] == fold.name for q in fold.test_ids[ds.name])
 
 
+def test_write_ups_being_scored_are_held_out_of_training_by_cross_validation(mini_kb, tmp_path):
+    from mapper.writeups import WriteUp
+
+    train = [WriteUp(f"w{n}", f"text {n}", ("AML.T0051",) if n % 2 else ()) for n in range(12)]
+    path = tmp_path / "items.jsonl"
+    rows = [{"id": f"w{n}", "text": f"text {n}", "techniques": ["AML.T0051"] if n % 2 else []} for n in range(12)]
+    rows.append({"id": "other", "text": "not a training write-up", "techniques": ["AML.T0020"]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = load_labelled_file(path, mini_kb)
+    folds = make_folds(mini_kb, [ds], "loco", writeups=train)
+    external = [f for f in folds if f.name.startswith("external")]
+    assert [f.name for f in external] == [f"external-cv{k}" for k in range(1, 6)]
+    scored = [q for f in external for q in f.test_ids["items"]]
+    assert sorted(scored) == sorted(ds.queries)  # every item scored exactly once
+    for fold in external:
+        assert not {w.id for w in fold.writeups} & set(fold.test_ids["items"])
+        assert len(fold.writeups) + len([q for q in fold.test_ids["items"] if q != "other"]) == len(train)
+    # loco folds train on every write-up; with none to learn from, one external fold as before
+    assert all(len(f.writeups) == 12 for f in folds if not f.name.startswith("external"))
+    assert [f.name for f in make_folds(mini_kb, [ds], "loco") if f.name.startswith("external")] == ["external"]
+
+
 @pytest.fixture
 def older(mini_kb, ctx):
     """An 'older release' of the fixture: without AML.CS0002 and without technique AML.T0029."""
@@ -153,6 +175,48 @@ def test_no_leakage_memoriser_is_perfect_only_when_test_text_was_trained_on(ctx,
                                      for s in ctx.kb.case_studies]))
     cheat = run_eval([str(leaky)], "loco", methods=["memorise"], ctx=ctx)
     assert cheat["leak"]["methods"]["memorise"]["metrics"]["MAP"] == 1.0
+
+
+class MemoriseWriteups:
+    """A cheating 'method' that learns write-ups: it can only answer texts it was trained on, word for word."""
+
+    name, learns, learns_writeups = "memorise-writeups", True, True
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def fit(self, studies, writeups=()):
+        self.memory_ = {w.text: set(w.techniques) for w in writeups}
+        self.threshold_ = 0.5
+        return self
+
+    def rank(self, queries):
+        return {q: {t: 1.0 for t in self.memory_.get(text, ())} for q, text in queries.items()}
+
+
+def test_no_leakage_write_ups_scored_are_never_trained_on(ctx, tmp_path, monkeypatch):
+    from mapper.writeups import WriteUp
+
+    monkeypatch.setitem(methods_mod.BUILTIN, "memorise", MemoriseWriteups)
+    train = [WriteUp(f"w{n}", f"write-up number {n}", ("AML.T0051",)) for n in range(10)]
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps({"id": w.id, "text": w.text, "techniques": ["AML.T0051"]}) + "\n" for w in train))
+    honest = run_eval([str(path)], "loco", methods=["memorise"], ctx=ctx, writeups=train)["items"]
+    assert honest["methods"]["memorise"]["metrics"]["MAP"] == 0.0  # each item was held out of its fold's training
+    # the same texts under other ids are not training write-ups: the memoriser is then perfect, so it can tell
+    path.write_text(path.read_text().replace('"id": "w', '"id": "copy-w'))
+    cheat = run_eval([str(path)], "loco", methods=["memorise"], ctx=ctx, writeups=train)["items"]
+    assert cheat["methods"]["memorise"]["metrics"]["MAP"] == 1.0
+
+
+def test_a_saved_model_is_refused_on_the_write_ups_it_learned_from(ctx, tmp_path):
+    from mapper.writeups import WriteUp
+
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps({"id": "w1", "text": "a chatbot", "techniques": ["AML.T0051"]}) + "\n")
+    with pytest.raises(UsageError, match="learned from the shipped write-ups"):
+        run_eval([str(path)], "loco", methods=[f"default:model_dir={tmp_path}"], ctx=ctx,
+                 writeups=[WriteUp("w1", "a chatbot", ("AML.T0051",))])
 
 
 def test_popularity_loco_matches_a_hand_worked_example(ctx):
@@ -237,6 +301,7 @@ def test_method_options_are_typed_from_the_signature():
 
     _, _, params = parse_method("default:ai_gate=false,drop_features=head_vote_max,head_C=0.25,inner_folds=2")
     assert params == {"ai_gate": False, "drop_features": ("head_vote_max",), "head_C": 0.25, "inner_folds": 2}
+    assert parse_method("default:writeups=false,writeup_weight=5")[2] == {"writeups": False, "writeup_weight": 5.0}
     assert parse_method("default:C_grid=0.1+1+10")[2] == {"C_grid": (0.1, 1.0, 10.0)}
     assert parse_method("rcatt:C=2")[2] == {"C": 2.0}
     # an exact feature name drops that feature alone, not every name containing it
@@ -271,8 +336,8 @@ def _fitted_per_fold(kb, ctx, monkeypatch):
 
     def spy(base):
         class Spy(base):
-            def fit(self, studies):
-                super().fit(studies)
+            def fit(self, studies, *writeups):
+                super().fit(studies, *writeups)
                 held = ({s.id for s in kb.case_studies} - {s.id for s in studies}).pop()
                 fitted[(base.name, held)] = self
                 return self

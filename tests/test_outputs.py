@@ -13,11 +13,12 @@ from conftest import LATEST, SHARED_ATLAS, needs_shared
 def _result(hits=True):
     techniques = [
         TechniqueHit("AML.T0051.000", "Direct", [TacticRef("AML.TA0011", "Impact")], 0.81,
-                     [Evidence("She typed | a prompt.", 0, 20, 0.7)], parent="AML.T0051"),
+                     [Evidence("She typed | a prompt.", 0, 20, 0.7)], parent="AML.T0051", band="high"),
         TechniqueHit("AML.T0020", "Poison Training Data", [TacticRef("AML.TA0006", "Persistence")], 0.42,
-                     [Evidence("They poisoned it.", 21, 38, 0.4)]),
+                     [Evidence("They poisoned it.", 21, 38, 0.4)], band="medium"),
     ] if hits else []
-    return MappingResult({"release": None, "version": "9.9.9", "sha256": "x"}, {"encoder": "e"}, techniques, 0.3, 10)
+    return MappingResult({"release": None, "version": "9.9.9", "sha256": "x"}, {"encoder": "e"}, techniques, 0.3, 10,
+                         ai_related={"decision": bool(hits), "score": 0.9 if hits else 0.1, "why": "AI terms: prompt"})
 
 
 def test_json_yaml_roundtrip_and_shape():
@@ -29,8 +30,9 @@ def test_json_yaml_roundtrip_and_shape():
 def test_table_shows_rank_id_tactic_score_and_evidence():
     table = render_table(_result(), width=100)
     first = table.splitlines()[2]
-    assert first.split()[:3] == ["1", "AML.T0051.000", "Direct"] and first.endswith("0.81")
+    assert first.split()[:3] == ["1", "AML.T0051.000", "Direct"] and first.split()[-2:] == ["0.81", "high"]
     assert '"She typed | a prompt."' in table
+    assert "about an AI system: yes (score 0.90; AI terms: prompt)" in table
 
 
 def test_empty_result_says_so_in_every_human_format():
@@ -41,7 +43,7 @@ def test_empty_result_says_so_in_every_human_format():
 
 def test_markdown_escapes_pipes():
     md = render(_result(), "markdown")
-    assert "| 1 | AML.T0051.000 | Direct | Impact | 0.81 |" in md and "She typed \\| a prompt." in md
+    assert "| 1 | AML.T0051.000 | Direct | Impact | 0.81 | high |" in md and "She typed \\| a prompt." in md
 
 
 def test_navigator_layer_fields(mini_kb):
@@ -49,7 +51,7 @@ def test_navigator_layer_fields(mini_kb):
     assert layer["domain"] == "atlas-atlas" and layer["versions"] == {"layer": "4.3", "navigator": "4.6.4"}
     entries = {t["techniqueID"]: t for t in layer["techniques"]}
     assert entries["AML.T0051.000"]["tactic"] == "impact" and entries["AML.T0051.000"]["score"] == 81.0
-    assert "She typed" in entries["AML.T0051.000"]["comment"]
+    assert entries["AML.T0051.000"]["comment"].startswith("confidence high | 0.70: She typed")
     assert entries["AML.T0020"]["tactic"] == "persistence" and entries["AML.T0020"]["showSubtechniques"]
     assert layer["gradient"]["minValue"] == 0 and layer["gradient"]["maxValue"] == 100
 

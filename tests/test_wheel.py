@@ -47,6 +47,7 @@ def _fake_install(tmp_path: Path, monkeypatch, packaged: tuple[str, ...], checko
     for folder, names in ((tmp_path / "mapper" / "_data", packaged), (tmp_path / "data", checkout)):
         folder.mkdir(parents=True, exist_ok=True)
         for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text('{"default": "x"}')
     monkeypatch.setattr(mapper.files, "__file__", str(tmp_path / "mapper" / "files.py"))
     monkeypatch.setattr(mapper.files, "PROJECT_ROOT", tmp_path)

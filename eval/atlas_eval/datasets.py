@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from atlas_eval.split import select
 from mapper.errors import InputError
 from mapper.kb import KnowledgeBase
+from mapper.writeups import select
 
 TASKS = ("steps", "summary", "narrative")
 

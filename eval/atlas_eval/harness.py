@@ -10,6 +10,7 @@ from mapper.errors import UsageError
 from mapper.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
 from mapper.kb import load_kb
 from mapper.rank import open_index
+from mapper.writeups import bundled_writeups
 
 from atlas_eval.datasets import TASKS, case_study_task, load_labelled_file
 from atlas_eval.methods import DEFAULT_METHODS, Context
@@ -48,8 +49,9 @@ def _older_release(ref: str, ctx: Context):
 
 def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
              model=None, progress=False, ctx: Context | None = None, doc_fields=DEFAULT_DOC_FIELDS,
-             older: Context | None = None, subset: str | None = None) -> dict:
-    """``older``: the training release's context for temporal protocols (else built from ``train_release``)."""
+             older: Context | None = None, subset: str | None = None, writeups: list | None = None) -> dict:
+    """``older``: the training release's context for temporal protocols (else built from ``train_release``);
+    ``writeups``: training write-ups (default: those the shipped model learns from)."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
     ctx = ctx or build_context(atlas, release, model, doc_fields)
@@ -64,4 +66,5 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
             raise UsageError(f"--protocol {protocol} needs --train-release TAG (for example v5.0.0)")
         old_kb = _older_release(train_release, ctx)
         older = Context(old_kb, ctx.encoder, open_index(old_kb, ctx.encoder, doc_fields=doc_fields))
-    return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress)
+    writeups = bundled_writeups() if writeups is None else writeups
+    return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress, writeups)

@@ -1,7 +1,7 @@
 """Mapping methods the harness can score, all with the same small interface.
 
 ``fit(studies)`` learns from the training case studies only (and returns
-self); ``rank(queries)`` returns a BEIR run ``{id: {technique: score}}`` with
+self; a method with ``learns_writeups`` gets ``fit(studies, writeups)``); ``rank(queries)`` returns a BEIR run ``{id: {technique: score}}`` with
 scores in [0, 1]; ``threshold_`` is the operating point for set metrics, also
 chosen on training data only.
 """
@@ -16,6 +16,7 @@ import numpy as np
 
 from mapper.kb import CaseStudy, KnowledgeBase
 from mapper.learn import PARAM_CHOICES, TechniqueRanker
+from mapper.rank import MIN_SUGGESTIONS
 from mapper.sparse import SparseText
 from mapper.text import text_units
 
@@ -202,10 +203,16 @@ ABSTAIN = 1.01  # a threshold no probability reaches
 
 
 class Pipeline:
-    """The project's default pipeline (``mapper.learn.TechniqueRanker``), optionally reconfigured."""
+    """The project's default pipeline (``mapper.learn.TechniqueRanker``), optionally reconfigured.
+
+    Besides the training studies it learns from the training write-ups the runner gives it, unless
+    ``writeups=false``; its per-query operating point is the product's: nothing for a write-up judged
+    not about AI, else every technique above the threshold topped up to ``MIN_SUGGESTIONS``.
+    """
 
     name = "default"
     learns = True
+    learns_writeups = True  # the runner passes fit() the fold's training write-ups
 
     def __init__(self, ctx: Context, **params):
         self.ctx = ctx
@@ -213,11 +220,11 @@ class Pipeline:
 
     @staticmethod
     def check_params(params: dict) -> None:
-        TechniqueRanker(**{k: v for k, v in params.items() if k != "model_dir"}).check_params()
+        TechniqueRanker(**{k: v for k, v in params.items() if k not in OWN_OPTIONS}).check_params()
 
-    def fit(self, studies):
-        params = dict(self.params)
-        saved = params.pop("model_dir", None)
+    def fit(self, studies, writeups=()):
+        params = {k: v for k, v in self.params.items() if k not in OWN_OPTIONS}
+        saved = self.params.get("model_dir")
         if saved is not None:
             # A model saved by `atlas-mapper train` (models/ranker/<key>): used as it is, nothing is fitted.
             from mapper.errors import ModelError
@@ -230,17 +237,21 @@ class Pipeline:
                 raise ModelError(f"{saved} is not a model for this ATLAS release and encoder ({exc}); "
                                  "train one with 'atlas-mapper train'") from None
         else:
-            self.ranker_ = TechniqueRanker(**params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder)
+            writeups = list(writeups) if self.params.get("writeups", True) else []
+            self.ranker_ = TechniqueRanker(**params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder, writeups)
         self.threshold_ = self.ranker_.threshold_
+        self.ai_related_ = {}
         return self
 
     def query_thresholds(self, run: dict) -> dict:
-        """The ranker's threshold, or above 1 (nothing predicted) where its AI-relevance gate abstains."""
-        classes = self.ranker_.classes_
+        """Per query, the cut that reproduces what ``Mapper.map`` reports by default."""
         out = {}
         for qid, scores in run.items():
-            proba = np.array([scores[t] for t in classes])
-            out[qid] = self.threshold_ if self.ranker_.recognises(proba) else ABSTAIN
+            if not self.ai_related_[qid]:
+                out[qid] = ABSTAIN
+                continue
+            ranked = sorted(scores.values(), reverse=True)
+            out[qid] = min(self.threshold_, ranked[min(MIN_SUGGESTIONS, len(ranked)) - 1]) if MIN_SUGGESTIONS else self.threshold_
         return out
 
     def rank(self, queries):
@@ -249,7 +260,12 @@ class Pipeline:
             units = text_units(text)[0] or [text or "-"]
             proba, _ = self.ranker_.score(self.ctx.encoder.encode(units), units)
             out[qid] = {t: float(p) for t, p in zip(classes, proba)}
+            self.ai_related_[qid] = self.ranker_.ai_related(units, proba)["decision"]
         return out
+
+
+# Options of the default method that are not the ranker's: a saved model, and whether to learn from write-ups.
+OWN_OPTIONS = {"model_dir": None, "writeups": True}
 
 
 BUILTIN = {
@@ -268,7 +284,7 @@ def method_options(cls) -> dict:
     options = {name: p.default for name, p in inspect.signature(target).parameters.items()
                if name not in ("self", "ctx") and p.kind is p.POSITIONAL_OR_KEYWORD}
     if cls is Pipeline:
-        options["model_dir"] = None  # a folder written by `atlas-mapper train`
+        options.update(OWN_OPTIONS)
     return options
 
 

@@ -1,4 +1,4 @@
-"""A frozen dev/test split of labelled write-up files.
+"""Freezing a dev/test split of labelled write-up files (reading one: :func:`mapper.writeups.select`).
 
 The test half is chosen once, before anything is tuned, and recorded in ``split.json`` beside
 the files with a digest of each test record. Loading the test half checks every digest, so a
@@ -16,20 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 from mapper.errors import InputError
 from mapper.files import atomic_write_text
-
-SPLIT_FILE = "split.json"
-SUBSETS = ("dev", "test")
-
-
-def record_digest(rec: dict) -> str:
-    """What the test half freezes: the text, the labels and the scope of a record."""
-    core = {"text": rec.get("text"), "techniques": sorted(map(str, rec.get("techniques") or [])),
-            "scope": rec.get("scope")}
-    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
+from mapper.writeups import SPLIT_FILE, read_records, record_digest
 
 
 def _order(rec_id: str) -> str:
@@ -41,11 +30,6 @@ def choose_test(records: list[dict]) -> list[dict]:
     file (to one record), half of each form and category to one record, reproducible and blind."""
     ordered = sorted(records, key=lambda r: (str(r.get("form")), str(r.get("category")), _order(str(r["id"]))))
     return ordered[::2]
-
-
-def read_records(path: Path) -> list[dict]:
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return doc.get("incidents") if isinstance(doc, dict) else doc
 
 
 def freeze(paths: list[Path]) -> Path:
@@ -62,24 +46,6 @@ def freeze(paths: list[Path]) -> Path:
              "test": dict(sorted(test.items()))}
     atomic_write_text(target, json.dumps(split, indent=1) + "\n")
     return target
-
-
-def select(path: Path, records: list[dict], subset: str) -> list[dict]:
-    """The records of ``subset``; the test half must match its frozen digests."""
-    if subset not in SUBSETS:
-        raise InputError(f"unknown subset {subset!r}; choose dev or test")
-    split_path = Path(path).parent / SPLIT_FILE
-    if not split_path.is_file():
-        raise InputError(f"{path} has no {SPLIT_FILE} beside it; freeze one with 'python -m atlas_eval.split FILES'")
-    frozen = json.loads(split_path.read_text(encoding="utf-8"))["test"]
-    if subset == "dev":
-        return [r for r in records if str(r.get("id")) not in frozen]
-    chosen = [r for r in records if str(r.get("id")) in frozen]
-    for rec in chosen:
-        if record_digest(rec) != frozen[str(rec["id"])]:
-            raise InputError(f"test record {rec['id']!r} in {path} changed after the split was frozen; "
-                             "restore it (the test half must not be edited)")
-    return chosen
 
 
 def main(argv=None) -> int:
