@@ -105,11 +105,12 @@ class TechniqueRanker:
 
     def _fit_relevance(self, queries, oof_proba: np.ndarray, others: list[WriteUp], encoder) -> AIRelevance:
         """AI texts scored out of fold (as unseen text would be) against the non-AI write-ups."""
-        X = [relevance_features(q.units, p, self.own_) for q, p in zip(queries, oof_proba)]
+        X = [relevance_features([cues_in(u) for u in q.units], p, self.own_) for q, p in zip(queries, oof_proba)]
         groups = [q.group for q in queries]
         for n, w in enumerate(others):
             units = text_units(w.text)[0] or ["-"]
-            X.append(relevance_features(units, self.score(encoder.encode(units), units)[0], self.own_))
+            proba = self.score(encoder.encode(units), units)[0]
+            X.append(relevance_features([cues_in(u) for u in units], proba, self.own_))
             groups.append(-1 - n)
         y = np.r_[np.ones(len(queries)), np.zeros(len(others))]
         return AIRelevance(random_state=self.random_state).fit(np.array(X), y, np.array(groups))
@@ -136,18 +137,19 @@ class TechniqueRanker:
         Learned (:mod:`mapper.relevance`) when the ranker had non-AI write-ups to learn from; else the
         rule that one of ATLAS's own techniques reaches the threshold; always true with ``ai_gate`` off.
         """
-        cut = self.threshold_ if threshold is None else threshold
-        own_max = float(proba[self.own_].max()) if self.own_.any() else 0.0
-        cues = sorted(set().union(*(cues_in(u) for u in units))) if units else []
         if not units:
             return {"decision": False, "score": 0.0, "why": "no text to map"}
         if not self.ai_gate:
             return {"decision": True, "score": 1.0, "why": "the AI-relevance decision is off"}
+        cut = self.threshold_ if threshold is None else threshold
+        own_max = float(proba[self.own_].max()) if self.own_.any() else 0.0
+        unit_cues = [cues_in(u) for u in units]  # once: they feed both the decision and its explanation
         if self.relevance_ is None:
             score, decision = own_max, own_max >= cut
         else:
-            score = self.relevance_.score(relevance_features(units, proba, self.own_))
+            score = self.relevance_.score(relevance_features(unit_cues, proba, self.own_))
             decision = score >= self.relevance_.cut_
+        cues = sorted(set().union(*unit_cues))
         named = f"AI terms: {', '.join(cues)}" if cues else "no AI terms"
         why = f"{named}; best ATLAS-specific technique score {own_max:.2f}"
         return {"decision": bool(decision), "score": round(float(score), 4), "why": why}

@@ -26,7 +26,7 @@ from mapper.progress import announce
 from mapper.result import Evidence, MappingResult, TechniqueHit, technique_hit
 from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.text import MAX_TEXT_CHARS, text_units
-from mapper.writeups import WriteUp, bundled_writeups, writeups_key
+from mapper.writeups import WriteUp, bundled_key, bundled_writeups, writeups_key
 
 DEFAULT_TOP_K = 10
 MAX_EVIDENCE = 3
@@ -79,9 +79,9 @@ class Mapper:
                    writeups: list[WriteUp] | None = None) -> "Mapper":
         """``writeups``: labelled write-ups to learn from beside the case studies (default: those that ship
         with the package, :func:`mapper.writeups.bundled_writeups`)."""
-        writeups = bundled_writeups() if writeups is None else list(writeups)
+        writeups = None if writeups is None else list(writeups)
         params = TechniqueRanker(**(ranker_params or {})).get_params()
-        key = model_key(index, kb, params, writeups_key(writeups))
+        key = model_key(index, kb, params, bundled_key() if writeups is None else writeups_key(writeups))
         model_dir = Path(root) / "ranker" / key[:16]
         with build_lock(model_dir):  # concurrent first runs train once
             if not retrain and artifact_key(model_dir) == key:
@@ -91,6 +91,7 @@ class Mapper:
                     return cls(kb, encoder, index, ranker, meta["card"])
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
+            writeups = bundled_writeups() if writeups is None else writeups  # parsed only to train
             announce(f"training the ranker on {len(kb.case_studies)} case studies and {len(writeups)} write-ups "
                      "(first run only; under a minute)")
             ranker = TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder, writeups)
@@ -163,14 +164,14 @@ class Mapper:
         result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k, platform=platform,
                                ai_related=ai_related)
         if not result.recognised:
-            result.reason = self._why_nothing(ai_related, platform, len(hits))
+            result.reason = self._why_nothing(bool(units), ai_related, platform, len(hits))
             if not hits and units:
                 result.near_misses = [self._hit(i, float(proba[i]), [], np.zeros(0)) for i in shown[:NEAR_MISSES]]
         return result
 
     @staticmethod
-    def _why_nothing(ai_related: dict, platform: str | None, suggestions: int) -> str:
-        if ai_related["why"] == "no text to map":
+    def _why_nothing(has_text: bool, ai_related: dict, platform: str | None, suggestions: int) -> str:
+        if not has_text:
             return "no text to map"
         if not ai_related["decision"]:
             return f"not about an AI system ({ai_related['why']})"

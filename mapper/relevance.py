@@ -75,14 +75,14 @@ def cues_in(text: str) -> set[str]:
     return {name for name, pattern in _CUES if pattern.search(text)}
 
 
-def relevance_features(units: list[str], proba: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """The feature vector (``FEATURES`` order) of a text's units and its technique probabilities."""
-    per_unit = [cues_in(u) for u in units]
-    distinct = set().union(*per_unit) if per_unit else set()
-    share = sum(1 for c in per_unit if c) / max(len(units), 1)
+def relevance_features(unit_cues: list[set[str]], proba: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """The feature vector (``FEATURES`` order) of a text from the cues of each of its units
+    (:func:`cues_in`) and its technique probabilities."""
+    distinct = set().union(*unit_cues) if unit_cues else set()
+    share = sum(1 for c in unit_cues if c) / max(len(unit_cues), 1)
     own_max = float(proba[own].max()) if own.any() else 0.0
     shared_max = float(proba[~own].max()) if (~own).any() else 0.0
-    return np.array([share, np.log1p(len(distinct)), own_max, shared_max, np.log1p(len(units))])
+    return np.array([share, np.log1p(len(distinct)), own_max, shared_max, np.log1p(len(unit_cues))])
 
 
 def _balanced_cut(scores: np.ndarray, y: np.ndarray) -> float:

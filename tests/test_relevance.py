@@ -28,9 +28,10 @@ def test_ordinary_text_has_no_cues(text):
 
 def test_features_weigh_a_passing_mention_below_a_text_about_ai():
     own = np.array([True, False])
-    passing = relevance_features(["The invoice fraud wired $2m.", "The e-mail was probably written with a chatbot.",
-                                  "Police arrested two men."], np.array([0.1, 0.6]), own)
-    about = relevance_features(["The chatbot was told to ignore its system prompt."], np.array([0.7, 0.2]), own)
+    passing = relevance_features([cues_in(u) for u in ["The invoice fraud wired $2m.",
+                                                       "The e-mail was probably written with a chatbot.",
+                                                       "Police arrested two men."]], np.array([0.1, 0.6]), own)
+    about = relevance_features([cues_in("The chatbot was told to ignore its system prompt.")], np.array([0.7, 0.2]), own)
     names = dict(zip(FEATURES, range(len(FEATURES))))
     assert passing[names["cue_share"]] == pytest.approx(1 / 3) and about[names["cue_share"]] == 1.0
     assert about[names["cue_terms"]] == pytest.approx(np.log1p(2))  # chatbot, prompt

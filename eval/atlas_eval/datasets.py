@@ -11,11 +11,9 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
 from mapper.errors import InputError
 from mapper.kb import KnowledgeBase
-from mapper.writeups import select
+from mapper.writeups import read_records, select
 
 TASKS = ("steps", "summary", "narrative")
 
@@ -103,23 +101,16 @@ def load_labelled_file(path: Path, kb: KnowledgeBase, subset: str | None = None)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} does not exist; give a YAML or JSONL file of labelled write-ups")
-    raw = path.read_text(encoding="utf-8-sig")
-    try:
-        if path.suffix.lower() in (".jsonl", ".ndjson"):
-            records = []
-            for n, line in enumerate(raw.splitlines(), 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except ValueError:
-                        raise InputError(f"{path} line {n} is not valid JSON; fix or remove it") from None
-        else:
-            doc = yaml.safe_load(raw)
-            records = doc.get("incidents") if isinstance(doc, dict) else doc
-    except yaml.YAMLError:
-        raise InputError(f"{path} is not valid YAML; see the README for the labelled-file format") from None
-    if not isinstance(records, list):
-        raise InputError(f"{path}: expected a list of records (or a mapping with 'incidents')")
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        records = []
+        for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    raise InputError(f"{path} line {n} is not valid JSON; fix or remove it") from None
+    else:
+        records = read_records(path)  # the same YAML reading as the model's training write-ups
     if subset is not None:
         if not all(isinstance(rec, dict) for rec in records):
             raise InputError(f"{path}: every record must be a mapping with 'id' and 'text'")
