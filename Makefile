@@ -1,6 +1,7 @@
 # The two commands of the README. Both set everything up on a fresh machine first.
 #   make demo   map the bundled example write-up
 #   make test   run the test suite
+# and `make serve`: the triage workbench on http://127.0.0.1:8000/ (after make demo, or on its own)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 ATLAS ?= $(firstword $(wildcard ../shared/atlas/releases/v2026.05/ATLAS-2026.05.yaml))
 ATLAS_ARG := $(if $(ATLAS),--atlas $(ATLAS),)
 
-.PHONY: setup demo test eval bench clean
+.PHONY: setup demo serve test eval bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,11 +17,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	# The CPU build of torch first: anything else pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,serve]'
 	touch $@
 
 demo: setup
 	$(BIN)/atlas-mapper map data/examples/tay-chatbot.md $(ATLAS_ARG)
+	@echo "Review write-ups like this one in the browser: make serve"
+
+serve: setup
+	$(BIN)/atlas-mapper serve $(ATLAS_ARG)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -22,4 +22,6 @@ $BIN/atlas-mapper eval --atlas "$ATLAS_V6" $WILD --subset dev $METHODS --methods
 $BIN/atlas-mapper eval --atlas "$ATLAS_V6" --task steps --task summary --task narrative --protocol loco -o $OUT/v2026.05 > /dev/null
 # the frozen test half, with the model the dev half chose (case studies + every dev write-up)
 $BIN/atlas-mapper eval --atlas "$ATLAS_V6" $WILD --subset test $METHODS --methods default:writeups=false -o $OUT > /dev/null
+# the review loop of issue 13: learning curve on the wild write-ups (both halves, reviewed by their gold labels)
+$BIN/python -m atlas_eval.loop --atlas "$ATLAS_V6" -o $OUT > /dev/null
 $BIN/python -m atlas_eval.summary $OUT

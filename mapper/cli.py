@@ -9,6 +9,7 @@ command needs embeddings.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import warnings
 from enum import Enum
@@ -167,12 +168,86 @@ def batch_command(
 
 
 @app.command("train")
-def train_command(atlas: AtlasOpt = None, release: ReleaseOpt = None, model: ModelOpt = None):
-    """Train the production ranker on every case study of the loaded release, and save it."""
+def train_command(
+    reviews: Annotated[Optional[Path], typer.Option("--reviews", help="A workbench database (atlas-mapper serve --db): add its write-ups marked done, and record the result as a new model version there.")] = None,
+    atlas: AtlasOpt = None, release: ReleaseOpt = None, model: ModelOpt = None,
+):
+    """Train the production ranker on every case study of the loaded release (and reviewed write-ups), and save it."""
     from mapper.rank import Mapper
 
+    if reviews is not None:
+        from mapper.files import cache_dir
+        from mapper.serve.training import train_from_reviews
+        from mapper.serve.db import Database
+
+        if not reviews.is_file():
+            raise InputError(f"{reviews} does not exist; give the --db file of 'atlas-mapper serve'")
+        db = Database(reviews)
+        version, trained = train_from_reviews(db, Mapper.load(atlas=atlas, model=model, release=release), cache_dir())
+        db.set_active(version)
+        typer.echo(f"model version {version} is now active in {reviews} (a running server switches to it on its next request)")
+        typer.echo(json.dumps(trained.card["ranker"], indent=2))
+        return
     mapper = Mapper.load(atlas=atlas, model=model, release=release, retrain=True)
     typer.echo(json.dumps(mapper.card, indent=2))
+
+
+def _default_db() -> Path:
+    """The workbench database in the user's data folder ($XDG_DATA_HOME or ~/.local/share)."""
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "atlas-mapper" / "workbench.sqlite3"
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to bind. Anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    db: Annotated[Optional[Path], typer.Option("--db", help="The workbench database (default: workbench.sqlite3 in the user data folder).")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="ATLAS_MAPPER_TOKEN", help="Access token for every page and API call (or $ATLAS_MAPPER_TOKEN); required off loopback.")] = None,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest request body, uploads included.")] = 20.0,
+    atlas: AtlasOpt = None, release: ReleaseOpt = None, model: ModelOpt = None,
+):
+    """The triage workbench: a local web app and REST API to review suggestions, export them and retrain."""
+    from mapper.serve.security import LOOPBACK_NAMES, is_loopback
+
+    if not is_loopback(host) and not token:
+        raise UsageError(f"binding {host} exposes the workbench to the network; give an access token with --token "
+                         "or $ATLAS_MAPPER_TOKEN (or bind 127.0.0.1)")
+    if token is not None and (len(token) < 16 or not re.fullmatch(r"[A-Za-z0-9._~-]+", token)):
+        raise UsageError("the access token must be at least 16 characters of letters, digits and . _ ~ -; generate one "
+                         "with python -c 'import secrets; print(secrets.token_urlsafe(24))'")
+    try:
+        import uvicorn
+
+        from mapper.serve.app import create_app
+        from mapper.serve.workbench import Workbench
+    except ImportError as exc:
+        raise UsageError(f"the workbench needs the [serve] extra ({exc.name} is missing); "
+                         "pip install 'atlas-mapper[serve]'") from None
+    import socket
+
+    db = db or _default_db()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:  # bound before the model loads: a taken port fails at once, with one line
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port or --host") from None
+    bench = Workbench.open(db, atlas=atlas, release=release, model=model)
+    hosts = (*LOOPBACK_NAMES, host, f"[{host}]") if is_loopback(host) else None  # off loopback the token guards
+    application = create_app(bench, token=token, hosts=hosts, max_upload_mb=max_upload_mb)
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning"))
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"atlas-mapper workbench on http://{shown}:{sock.getsockname()[1]}/ (database {db}; Ctrl+C stops it)",
+               err=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        bench.close()
 
 
 @data_app.command("info")
@@ -278,23 +353,17 @@ def techniques_search(
     release: ReleaseOpt = None,
 ):
     """Find techniques by words (TF-IDF over names and descriptions; no model needed)."""
-    from mapper.index import technique_document
     from mapper.kb import load_kb
-    from mapper.sparse import SparseText
+    from mapper.search import TechniqueSearch
 
     kb = load_kb(atlas, release=release)
-    ids = sorted(kb.on_platform(platform) if platform else kb.techniques)
-    docs = [technique_document(kb, kb.techniques[t]) for t in ids]
-    sparse = SparseText().fit(docs)
-    scores = (sparse.transform([words]) @ sparse.transform(docs).T).toarray()[0]
-    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
-    hits = [i for i in order[:limit] if scores[i] > 0]
+    hits = TechniqueSearch(kb, platform).by_words(words, limit)
     if not hits:
         typer.echo(f"no technique matches {words!r}")
         return
-    for i in hits:
-        tech = kb.techniques[ids[i]]
-        typer.echo(f"{tech.id:<15} {scores[i]:.2f}  {tech.name}" + (f"  [{', '.join(tech.platforms)}]" if platform else ""))
+    for tid, score in hits:
+        tech = kb.techniques[tid]
+        typer.echo(f"{tech.id:<15} {score:.2f}  {tech.name}" + (f"  [{', '.join(tech.platforms)}]" if platform else ""))
 
 
 def _load_plugins() -> None:

@@ -44,3 +44,7 @@ class OutputError(MapperError):
     """An output file cannot be written (exists without --force, bad place)."""
 
     exit_code = 6
+
+
+class NotFoundError(InputError):
+    """A stored object (a report, a model version) that does not exist."""

@@ -41,7 +41,7 @@ class TechniqueRanker:
 
     def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5, training_kinds=KINDS,
                  drop_features=(), coverage: float = 0.9, ai_gate: bool = True, cooccurrence: bool = True,
-                 writeup_weight: float = 1.0, random_state: int = 0):
+                 writeup_weight: float = 1.0, rejected_weight: float = 3.0, random_state: int = 0):
         self.C_grid = C_grid
         self.inner_folds = inner_folds
         self.head_C = head_C
@@ -51,6 +51,7 @@ class TechniqueRanker:
         self.ai_gate = ai_gate
         self.cooccurrence = cooccurrence
         self.writeup_weight = writeup_weight
+        self.rejected_weight = rejected_weight
         self.random_state = random_state
 
     def check_params(self) -> "TechniqueRanker":
@@ -66,6 +67,7 @@ class TechniqueRanker:
             "head_C must be positive": self.head_C <= 0,
             "coverage must be in (0, 1]": not 0.0 < self.coverage <= 1.0,
             "writeup_weight must be positive": self.writeup_weight <= 0,
+            "rejected_weight must be positive": self.rejected_weight <= 0,
         }
         for message, broken in problems.items():
             if broken:
@@ -93,7 +95,7 @@ class TechniqueRanker:
             return self
         self.stacker_ = Stacker(self.C_grid, self.inner_folds, self.cooccurrence, self.drop_features,
                                 self.random_state).fit(rows, self.scorers_.study_counts_,
-                                                       np.where(rows.kinds == "writeup", self.writeup_weight, 1.0))
+                                                       self._row_weights(queries, rows, ai_writeups, kb))
         written = np.isin(rows.kinds, WRITTEN)
         self.operating_point_ = OperatingPoint(self.coverage).fit(
             self.stacker_.oof_proba_[written], rows.y[written].astype(bool))
@@ -102,6 +104,21 @@ class TechniqueRanker:
             self.relevance_ = self._fit_relevance([q for q, keep in zip(queries, written) if keep],
                                                   self.stacker_.oof_proba_[written], others, encoder)
         return self
+
+    def _row_weights(self, queries, rows, ai_writeups: list[WriteUp], kb: KnowledgeBase) -> np.ndarray:
+        """Per query and technique: write-up queries weigh ``writeup_weight``, and a technique a reviewer
+        rejected on that write-up (a confirmed negative, not just an unlabelled one) ``rejected_weight`` times more."""
+        weight = np.where(rows.kinds == "writeup", self.writeup_weight, 1.0)[:, None] * np.ones(rows.y.shape)
+        col = {t: i for i, t in enumerate(self.classes_)}
+        n_written = sum(q.kind == "writeup" for q in queries)
+        if n_written != len(ai_writeups):  # write-ups are not training queries (training_kinds)
+            return weight
+        for row, w in enumerate(ai_writeups, start=len(queries) - n_written):
+            for t in w.rejected:
+                tid = kb.resolve_id(t)
+                if tid in col and not rows.y[row, col[tid]]:
+                    weight[row, col[tid]] *= self.rejected_weight
+        return weight
 
     def _fit_relevance(self, queries, oof_proba: np.ndarray, others: list[WriteUp], encoder) -> AIRelevance:
         """AI texts scored out of fold (as unseen text would be) against the non-AI write-ups."""
@@ -171,7 +188,7 @@ class TechniqueRanker:
 
     # -- plain-data state ------------------------------------------------------
     PARAMS = ("C_grid", "inner_folds", "head_C", "training_kinds", "drop_features", "coverage", "ai_gate",
-              "cooccurrence", "writeup_weight", "random_state")
+              "cooccurrence", "writeup_weight", "rejected_weight", "random_state")
 
     def get_params(self) -> dict:
         return {p: getattr(self, p) for p in self.PARAMS}

@@ -54,12 +54,14 @@ def open_index(kb: KnowledgeBase, encoder: CachedEncoder, root: Path | None = No
 class Mapper:
     """Maps write-ups to ATLAS techniques. Build with :meth:`load` or :meth:`from_parts`."""
 
-    def __init__(self, kb: KnowledgeBase, encoder, index: TechniqueIndex, ranker: TechniqueRanker, card: dict | None = None):
+    def __init__(self, kb: KnowledgeBase, encoder, index: TechniqueIndex, ranker: TechniqueRanker, card: dict | None = None,
+                 key: str | None = None):
         self.kb = kb
         self.encoder = encoder
         self.index = index
         self.ranker = ranker
         self.card = card or {}
+        self.key = key  # the trained model's cache key (mapper.card.model_key)
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -88,7 +90,7 @@ class Mapper:
                 try:
                     arrays, meta = load_artifact(model_dir)
                     ranker = TechniqueRanker.from_state(meta["ranker"], arrays, index)
-                    return cls(kb, encoder, index, ranker, meta["card"])
+                    return cls(kb, encoder, index, ranker, meta["card"], key)
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
             writeups = bundled_writeups() if writeups is None else writeups  # parsed only to train
@@ -102,7 +104,7 @@ class Mapper:
                 atomic_write_text(model_dir / "MODEL_CARD.md", card_markdown(card))
             except Exception as exc:
                 _warnings.warn(f"could not save the trained ranker ({exc}); it will be retrained next time", stacklevel=2)
-            return cls(kb, encoder, index, ranker, card)
+            return cls(kb, encoder, index, ranker, card, key)
 
     # -- mapping -----------------------------------------------------------------
     @property

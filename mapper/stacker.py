@@ -53,13 +53,15 @@ class Stacker:
         return np.array([name not in self.drop_features for name in FEATURE_NAMES])
 
     def fit(self, rows: TrainingRows, study_counts: np.ndarray, query_weight: np.ndarray | None = None) -> "Stacker":
-        """``query_weight``: a weight per training query (every technique row of it), default 1."""
+        """``query_weight``: a weight per training query (every technique row of it), or per query and
+        technique (shape of ``rows.y``); default 1."""
         from sklearn.metrics import log_loss
         from sklearn.model_selection import cross_val_predict
 
         X, y, row_groups = rows.flat()
         X = X * self._keep()
-        weight = np.repeat(np.ones(len(rows.groups)) if query_weight is None else query_weight, rows.y.shape[1])
+        weight = np.ones(rows.y.shape) if query_weight is None else np.asarray(query_weight, dtype=np.float64)
+        weight = np.broadcast_to(weight.reshape(len(rows.groups), -1), rows.y.shape).reshape(-1)
         fit_weight = {"logisticregression__sample_weight": weight}
         cv = grouped_folds(rows.groups, self.inner_folds)
         grid = [float(c) for c in self.C_grid]

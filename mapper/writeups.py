@@ -35,6 +35,7 @@ class WriteUp:
     text: str
     techniques: tuple[str, ...] = ()  # empty: not about an AI system
     rationale: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    rejected: tuple[str, ...] = ()  # techniques a reviewer rejected: explicit negatives (see mapper.review)
 
     @property
     def ai(self) -> bool:
@@ -123,5 +124,6 @@ def bundled_key() -> str:
 
 def writeups_key(writeups: list[WriteUp]) -> str:
     """A digest of training write-ups, for the model's cache key."""
-    payload = [[w.id, w.text, list(w.techniques), sorted(w.rationale.items())] for w in writeups]
+    payload = [[w.id, w.text, list(w.techniques), sorted(w.rationale.items())] + ([sorted(w.rejected)] if w.rejected else [])
+               for w in writeups]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()

@@ -1,7 +1,6 @@
 """The harness on the real v5.6.1 release: a fast loco subset, and the committed results reproduced."""
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -54,7 +54,7 @@ def test_store_refuses_pickled_arrays(tmp_path):
     np.save(tmp_path / "evil.npy", np.array([object()], dtype=object), allow_pickle=True)
     arrays, meta = load_artifact(tmp_path)
     assert meta["key"] == "k" and arrays["a"].tolist() == [0, 1, 2]
-    import io, zipfile
+    import io
 
     buffer = io.BytesIO()
     np.savez(buffer, a=np.array([{"x": 1}], dtype=object))

@@ -86,6 +86,12 @@ def test_installed_wheel_maps_from_outside_the_checkout(tmp_path):
     _run([sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "--no-build-isolation", "-q", "-w", dist],
          tmp_path, dict(os.environ))
     wheel = next(dist.glob("atlas_mapper-*.whl"))
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as whl:  # the workbench's pages and assets travel with the code
+        names = set(whl.namelist())
+    assert {"mapper/serve/templates/report.html", "mapper/serve/templates/queue.html", "mapper/serve/static/app.js",
+            "mapper/serve/static/app.css"} <= names
 
     # A fresh environment that sees nothing of this checkout or of the development environment.
     venv = tmp_path / "venv"

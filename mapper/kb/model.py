@@ -37,6 +37,9 @@ class Technique:
     maturity: str | None = None
     attack_id: str | None = None
     platforms: tuple[str, ...] = ()  # v6 only: Predictive AI, Generative AI, Agentic AI, Enterprise
+    uuid: str | None = None  # v6 only: ATLAS's object uuid, the same as its id in ATLAS's STIX bundle
+    created: str | None = None  # v6 only: ATLAS's created-date and modified-date (YYYY-MM-DD)
+    modified: str | None = None
 
     @property
     def is_subtechnique(self) -> bool:

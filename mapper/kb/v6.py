@@ -119,6 +119,9 @@ def parse_v6(doc: dict, path: Path) -> KnowledgeBase:
             maturity=maturity(t.get("maturity")),
             attack_id=attack_id(t, "attack-reference"),
             platforms=tuple(str(p) for p in t.get("platforms") or ()),
+            uuid=str(t["uuid"]) if t.get("uuid") else None,
+            created=str(t["created-date"]) if t.get("created-date") else None,
+            modified=str(t["modified-date"]) if t.get("modified-date") else None,
         )
         if len(parents) > 1:
             warnings.append(f"{tid} specializes {len(parents)} techniques; the first, {parents[0]}, is used")

@@ -1,0 +1,283 @@
+"""The web edge of the workbench: FastAPI routes that parse, call :class:`Workbench`, and render.
+
+Pages are server-rendered (Jinja2, autoescaped: write-up text is always text) with one small
+script and one stylesheet served from here, so the app works offline. The REST API speaks JSON
+and answers errors as ``{"error": message}``; :func:`_status` is the one place that turns the
+project's exceptions into HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Literal, Optional
+
+from fastapi import FastAPI, Form, Path as PathParam, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from mapper import __version__
+from mapper.errors import AtlasDataError, InputError, MapperError, ModelError, NotFoundError, UsageError
+from mapper.review import Review
+from mapper.serve.security import CSRF_COOKIE, LOOPBACK_NAMES, BodyTooLarge, CsrfSigner, Guard, same
+from mapper.serve.workbench import Workbench
+
+HERE = Path(__file__).resolve().parent
+logger = logging.getLogger("atlas-mapper.serve")
+MAX_UPLOAD_MB = 20
+MAX_FILES = 20
+
+
+# -- the API's shapes -----------------------------------------------------------------
+class MapRequest(BaseModel):
+    text: str = Field(description="The write-up.")
+    top_k: int = Field(10, ge=1, le=200, description="Report at most this many techniques.")
+    threshold: Optional[float] = Field(None, ge=0.0, le=1.0, description="Minimum probability (default: the model's).")
+
+
+class ReportRequest(BaseModel):
+    text: str
+    title: Optional[str] = Field(None, max_length=1000)
+
+
+class Span(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class ReviewRequest(BaseModel):
+    technique: str = Field(max_length=40, examples=["AML.T0051"])
+    decision: Literal["accept", "reject", "add"]
+    evidence: list[Span] = Field(default_factory=list, description="Character spans of the report's text.")
+    note: str = ""
+    reviewer: Optional[str] = Field(None, max_length=200)
+
+
+class StatusRequest(BaseModel):
+    status: Literal["new", "in review", "done"]
+    reviewer: Optional[str] = Field(None, max_length=200)
+
+
+def _status(exc: MapperError) -> int:
+    """The HTTP status of each of the project's exceptions."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, (InputError, UsageError)):
+        return 400
+    if isinstance(exc, (ModelError, AtlasDataError)):
+        return 503
+    return 500
+
+
+def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...] | None = LOOPBACK_NAMES,
+               max_upload_mb: float = MAX_UPLOAD_MB) -> FastAPI:
+    """``hosts``: the Host names served (default: loopback names; None: any, which needs ``token``)."""
+    max_bytes = int(max_upload_mb * 1024 * 1024)
+    # Starlette spools an uploaded part over 1 MB to a temporary file; the Guard caps a body at max_bytes, so keep
+    # every part in memory instead: nothing a user sends is ever written outside the data folder.
+    from starlette.formparsers import MultiPartParser
+
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, max_bytes + 1)
+    app = FastAPI(title="atlas-mapper workbench", version=__version__, docs_url=None, redoc_url=None,
+                  description="Map incident write-ups to MITRE ATLAS techniques, review the suggestions, export them, "
+                              "and retrain the model from reviews. Errors are JSON: {\"error\": message}.")
+    app.state.bench = bench
+    signer = CsrfSigner()
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    # -- errors: one place ----------------------------------------------------------
+    def error(request: Request, message: str, status: int):
+        """JSON for the API and scripts; a page for a person whose browser followed a link or sent a form."""
+        if not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", ""):
+            return templates.TemplateResponse(request, "error.html", {"message": message, "status": status, "csrf": "",
+                                                                      "version": __version__,
+                                                                      "model_version": bench.version},
+                                              status_code=status)
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(MapperError)
+    async def _mapper_error(request: Request, exc: MapperError):
+        return error(request, str(exc), _status(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"error": f"{where or 'request'}: {first.get('msg', 'invalid request')}"}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        return error(request, str(exc.detail), exc.status_code)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _busy(request: Request, exc: sqlite3.OperationalError):
+        return error(request, f"the workbench database is busy or unavailable ({exc}); try again", 503)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(request, f"internal error: {type(exc).__name__}: {exc} (see the server's log and report it)", 500)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge):
+        return JSONResponse({"error": f"{exc}; upload a smaller file or raise --max-upload-mb"}, status_code=413)
+
+    async def run(fn, *args, **kwargs):
+        """Model and database work off the event loop, so one slow mapping never stalls the others."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- API ------------------------------------------------------------------------------
+    @app.get("/healthz", tags=["api"])
+    async def healthz():
+        return {"status": "ok", "version": __version__, "model_version": bench.version}
+
+    @app.post("/api/map", tags=["api"], summary="Map a write-up; the same JSON as `atlas-mapper map --format json`")
+    async def api_map(body: MapRequest):
+        return await run(bench.map, body.text, body.top_k, body.threshold)
+
+    @app.post("/api/reports", tags=["api"], status_code=201,
+              summary="Add a write-up to the queue: JSON {text, title?} or a multipart upload with a `file` field",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": ReportRequest.model_json_schema()},
+                  "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                      "file": {"type": "string", "format": "binary"}, "title": {"type": "string"}}}}}}})
+    async def api_add_report(request: Request):
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_files=1)
+            upload = form.get("file")
+            if not hasattr(upload, "read"):
+                raise InputError("a multipart upload needs a 'file' field holding the document")
+            title = form.get("title")
+            report = await _create(await _extract(upload, max_bytes), title if isinstance(title, str) else None)
+        else:
+            try:
+                body = ReportRequest.model_validate_json(await request.body())
+            except ValueError as exc:
+                raise InputError(f"send JSON {{\"text\": ..., \"title\"?: ...}} or a multipart 'file' ({str(exc).splitlines()[0]})") from None
+            report = await run(bench.create_report, body.text, body.title, "api")
+        return await run(bench.api_report, report["id"], False)
+
+    async def _extract(upload: UploadFile, limit: int):
+        """(extracted text, file name) of an upload."""
+        from mapper.extract import extract_text
+
+        data = await upload.read(limit + 1)
+        return await run(extract_text, data, upload.filename, limit), Path(upload.filename or "upload").name
+
+    async def _create(extracted, title: str | None) -> dict:
+        document, name = extracted
+        return await run(bench.create_report, document.text, title or document.title or name, name)
+
+    @app.get("/api/reports/{report_id}", tags=["api"], summary="A report with its result and its reviews")
+    async def api_report(report_id: str):
+        return await run(bench.api_report, report_id)
+
+    @app.post("/api/reports/{report_id}/reviews", tags=["api"], status_code=201,
+              summary="Accept or reject a suggestion, or add a technique, with evidence spans and a note")
+    async def api_review(report_id: str, body: ReviewRequest):
+        review = Review(body.technique, body.decision, tuple((s.start, s.end) for s in body.evidence), body.note,
+                        body.reviewer)
+        return (await run(bench.review, report_id, review)).to_dict()
+
+    @app.post("/api/reports/{report_id}/status", tags=["api"], summary="Set a report's status (new, in review, done)")
+    async def api_status(report_id: str, body: StatusRequest):
+        await run(bench.set_status, report_id, body.status, body.reviewer)
+        return await run(bench.api_report, report_id, False)
+
+    @app.get("/api/reports/{report_id}/export", tags=["api"],
+             summary="Export the reviewed result: accepted and added techniques, never rejected ones")
+    async def api_export(report_id: str,
+                         format: Literal["navigator", "stix", "case-study", "csv", "json"] = Query("json")):
+        content, media, filename = await run(bench.export, report_id, format)
+        return Response(content, media_type=media, headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+    @app.get("/api/techniques", tags=["api"], summary="Find techniques by ID or words")
+    async def api_techniques(q: str = Query("", max_length=500), limit: int = Query(10, ge=1, le=100)):
+        return await run(bench.search_techniques, q, limit)
+
+    @app.get("/api/models", tags=["api"], summary="Model versions: which is active, what each learned from, figures")
+    async def api_models():
+        return await run(bench.models)
+
+    @app.post("/api/models/retrain", tags=["api"], status_code=202,
+              summary="Retrain in the background with every report marked done")
+    async def api_retrain():
+        return {"version": await run(bench.retrain), "status": "training"}
+
+    @app.post("/api/models/{version}/activate", tags=["api"], summary="Go back (or forward) to a trained version")
+    async def api_activate(version: int = PathParam(ge=1, le=2**62)):
+        await run(bench.activate, version)
+        return await run(bench.models)
+
+    # -- pages -----------------------------------------------------------------------------
+    def page(request: Request, name: str, **context) -> HTMLResponse:
+        csrf = request.scope["state"]["csrf"]
+        response = templates.TemplateResponse(request, name, {"csrf": csrf, "version": __version__,
+                                                              "model_version": bench.version, **context})
+        if request.cookies.get(CSRF_COOKIE) != csrf:
+            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    def check_form(request: Request, token: str) -> None:
+        if not (same(token, request.cookies.get(CSRF_COOKIE)) and signer.valid(token)):
+            raise HTTPException(403, "the form's CSRF token is missing or stale; reload the page and try again")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def queue_page(request: Request, q: str = "", technique: str = "", tactic: str = "", status: str = ""):
+        rows = await run(bench.queue, q, technique, tactic, status)
+        return page(request, "queue.html", rows=rows, q=q, technique=technique, tactic=tactic, status=status,
+                    tactics=bench.base.kb.tactics, models=await run(bench.models), max_upload_mb=max_upload_mb)
+
+    @app.post("/reports", include_in_schema=False)
+    async def add_reports(request: Request):
+        form = await request.form(max_files=MAX_FILES, max_part_size=max_bytes)
+        check_form(request, str(form.get("csrf_token", "")))
+        uploads = [f for f in form.getlist("files") if hasattr(f, "read") and f.filename]
+        extracted = [await _extract(f, max_bytes) for f in uploads]  # all read before any is stored: no half batch
+        created = [await _create(e, None) for e in extracted]
+        text = str(form.get("text", ""))
+        if text.strip():
+            created.append(await run(bench.create_report, text, str(form.get("title", "")) or None, "pasted"))
+        if not created:
+            raise InputError("nothing to add: paste a write-up or choose files")
+        target = f"/reports/{created[0]['id']}" if len(created) == 1 else "/"
+        return RedirectResponse(target, status_code=303)
+
+    @app.get("/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def report_page(request: Request, report_id: str):
+        report, view = await run(bench.page, report_id)
+        return page(request, "report.html", report=report, view=view)
+
+    @app.post("/reports/{report_id}/status", include_in_schema=False)
+    async def status_form(request: Request, report_id: str, status: str = Form(...), csrf_token: str = Form("")):
+        check_form(request, csrf_token)
+        await run(bench.set_status, report_id, status)
+        return RedirectResponse(f"/reports/{report_id}", status_code=303)
+
+    @app.post("/models/retrain", include_in_schema=False)
+    async def retrain_form(request: Request, csrf_token: str = Form("")):
+        check_form(request, csrf_token)
+        await run(bench.retrain)
+        return RedirectResponse("/#models", status_code=303)
+
+    @app.post("/models/{version}/activate", include_in_schema=False)
+    async def activate_form(request: Request, version: int = PathParam(ge=1, le=2**62), csrf_token: str = Form("")):
+        check_form(request, csrf_token)
+        await run(bench.activate, version)
+        return RedirectResponse("/#models", status_code=303)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs_page(request: Request):
+        """The API documented from its own OpenAPI description (served here: no CDN)."""
+        return page(request, "docs.html", api=app.openapi())
+
+    return Guard(app, token, hosts, max_bytes, signer)

@@ -1,0 +1,101 @@
+"""Reviews teach the model: finished reviews become training write-ups, and each retraining is a
+new model version recorded in the workbench database (the old ones stay, and can be activated).
+
+A version's figures are prequential, so they never flatter: the reviews a new version learns from
+are scored with the results the earlier versions gave before those reviews existed.
+"""
+
+from __future__ import annotations
+
+from mapper.review import latest_decisions, review_writeup, reviewed_techniques
+from mapper.serve.db import Database
+from mapper.writeups import WriteUp, bundled_writeups
+
+RANKED = 10
+
+
+def finished_reviews(db: Database, kb) -> tuple[list[str], list[WriteUp]]:
+    """Reports marked done, as labelled write-ups: (report ids, write-ups)."""
+    ids, writeups = [], []
+    for report in db.reports():
+        if report["status"] != "done":
+            continue
+        kept = reviewed_techniques(report["result"], report["reviews"], kb, report["text"])
+        rejected = [t for t, r in latest_decisions(report["reviews"]).items() if r.decision == "reject"]
+        ids.append(report["id"])
+        writeups.append(review_writeup(report["id"], report["text"], kept, rejected))
+    return ids, writeups
+
+
+def writeup_to_dict(w: WriteUp) -> dict:
+    return {"id": w.id, "text": w.text, "techniques": list(w.techniques), "rationale": w.rationale,
+            "rejected": list(w.rejected)}
+
+
+def writeup_from_dict(d: dict) -> WriteUp:
+    return WriteUp(d["id"], d["text"], tuple(d["techniques"]), dict(d["rationale"]), tuple(d["rejected"]))
+
+
+def prequential_figures(db: Database, report_ids: list[str], kb) -> dict:
+    """How the results already stored for these reviewed reports compare with what the reviewers kept.
+
+    Each result came from the model version that was active when the report arrived, which had not
+    learned from that review. AP and R are over the listed suggestions (at most top-k of them)."""
+    ap, recall, first, abstained, n_ai, n_other = 0.0, 0.0, 0, 0, 0, 0
+    for rid in report_ids:
+        report = db.report(rid)
+        kept = {t.id for t in reviewed_techniques(report["result"], db.reviews(rid), kb, report["text"])}
+        ranked = [h["id"] for h in report["result"].get("techniques", [])][:RANKED]
+        if not kept:
+            n_other += 1
+            abstained += not ranked
+            continue
+        n_ai += 1
+        hits = [t in kept for t in ranked]
+        ap += sum(sum(hits[: i + 1]) / (i + 1) for i, h in enumerate(hits) if h) / len(kept)
+        recall += sum(hits) / len(kept)
+        first += bool(hits and hits[0])
+    figures = {"reviews": len(report_ids), "with_techniques": n_ai, "without": n_other}
+    if n_ai:
+        figures.update({"AP@10": round(ap / n_ai, 4), "R@10": round(recall / n_ai, 4), "Success@1": round(first / n_ai, 4)})
+    if n_other:
+        figures["nothing_listed_when_nothing_kept"] = round(abstained / n_other, 4)
+    return figures
+
+
+def train_from_reviews(db: Database, mapper, root, on_recorded=None):
+    """Train a model on the case studies, the bundled write-ups and every finished review, and record it
+    as a new version (``on_recorded(version)`` is called as soon as it is recorded, before training).
+    Returns (version, the new Mapper); making it the active version is the caller's choice."""
+    from mapper.rank import Mapper
+
+    ids, reviewed = finished_reviews(db, mapper.kb)
+    seen = set()
+    for model in db.models():
+        seen.update(model["reviews"])
+    figures = {"earlier_models_on_new_reviews": prequential_figures(db, [i for i in ids if i not in seen], mapper.kb)}
+    version = db.add_model("training", None, ids, [writeup_to_dict(w) for w in reviewed], figures)
+    if on_recorded:
+        on_recorded(version)
+    try:
+        trained = Mapper.from_parts(mapper.kb, mapper.encoder, mapper.index, root, mapper.ranker.get_params(),
+                                    writeups=bundled_writeups() + reviewed)
+    except Exception as exc:
+        db.update_model(version, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    figures["trained_on"] = {"case_studies": len(mapper.kb.case_studies), "reviewed_writeups": len(reviewed),
+                             "threshold": trained.ranker.threshold_}
+    db.update_model(version, status="ready", key=trained.key, figures=figures)
+    return version, trained
+
+
+def load_version(db: Database, version: int, base, root):
+    """The Mapper of a recorded version, from the cache (or retrained from the recorded write-ups)."""
+    from mapper.rank import Mapper
+
+    model = db.model(version)
+    if not model["training"]:
+        return base
+    reviewed = [writeup_from_dict(d) for d in model["training"]]
+    return Mapper.from_parts(base.kb, base.encoder, base.index, root, base.ranker.get_params(),
+                             writeups=bundled_writeups() + reviewed)

@@ -1,0 +1,315 @@
+"""The workbench's REST API and pages, in process (FastAPI's TestClient) on the tiny fixture ATLAS."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from mapper.serve.app import create_app  # noqa: E402
+from mapper.serve.workbench import Workbench  # noqa: E402
+
+TEXT = ("The attackers crafted adversarial examples to evade the malware classifier model. "
+        "They queried the public model API thousands of times to build a copy of it.")
+SCRIPT_HEADER = {"X-Requested-By": "test"}
+LOCAL = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def bench(mini_mapper, tmp_path):
+    wb = Workbench(tmp_path / "db" / "workbench.sqlite3", mini_mapper, tmp_path / "models")
+    yield wb
+    wb.close()
+
+
+@pytest.fixture
+def client(bench):
+    return TestClient(create_app(bench), base_url=LOCAL)
+
+
+def add_report(client, text=TEXT, title="first") -> dict:
+    response = client.post("/api/reports", json={"text": text, "title": title})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_map_returns_the_cli_json_contract(client, mini_mapper):
+    got = client.post("/api/map", json={"text": TEXT, "top_k": 3}).json()
+    want = json.loads(mini_mapper.map(TEXT, top_k=3).to_json())
+    assert got.pop("model")["version"] == 1
+    want.pop("model")
+    assert got == want
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"text": 5}, 422, "text"),
+    ({"text": TEXT, "top_k": 0}, 422, "top_k"),
+    ({"text": TEXT, "threshold": 2}, 422, "threshold"),
+    ({}, 422, "text"),
+])
+def test_bad_map_requests_get_a_json_error(client, body, status, words):
+    response = client.post("/api/map", json=body)
+    assert response.status_code == status
+    assert words in response.json()["error"]
+
+
+def test_report_lifecycle_and_reviews(client, mini_kb):
+    report = add_report(client)
+    assert set(report) >= {"id", "title", "status", "result"} and report["status"] == "new"
+    suggested = [h["id"] for h in report["result"]["techniques"]]
+    assert len(suggested) >= 2
+    added = next(t for t in sorted(mini_kb.techniques) if t not in suggested)
+    rid = report["id"]
+    for tech, decision, evidence in ((suggested[0], "accept", [{"start": 0, "end": 20}]),
+                                     (suggested[1], "reject", []), (added, "add", [])):
+        response = client.post(f"/api/reports/{rid}/reviews",
+                               json={"technique": tech, "decision": decision, "evidence": evidence, "note": "n"})
+        assert response.status_code == 201, response.text
+        assert response.json()["technique"] == tech and response.json()["at"]
+    got = client.get(f"/api/reports/{rid}").json()
+    assert got["status"] == "in review"
+    assert [(r["technique"], r["decision"]) for r in got["reviews"]] == [
+        (suggested[0], "accept"), (suggested[1], "reject"), (added, "add")]
+    assert got["reviews"][0]["evidence"] == [{"start": 0, "end": 20}]
+    assert got["result"] == report["result"]
+
+
+@pytest.mark.parametrize("review, status, words", [
+    ({"technique": "AML.T9999", "decision": "accept"}, 400, "not a technique"),
+    ({"technique": "AML.T0000", "decision": "maybe"}, 422, "decision"),
+    ({"technique": "AML.T0000", "decision": "add", "evidence": [{"start": 5, "end": 99999}]}, 400, "not inside the text"),
+    ({"technique": "AML.T0000", "decision": "add", "evidence": [{"start": 9, "end": 3}]}, 400, "start < end"),
+])
+def test_bad_reviews_are_refused_and_not_stored(client, review, status, words):
+    rid = add_report(client)["id"]
+    response = client.post(f"/api/reports/{rid}/reviews", json=review)
+    assert response.status_code == status and words in response.json()["error"]
+    assert client.get(f"/api/reports/{rid}").json()["reviews"] == []
+
+
+def test_unknown_report_is_404(client):
+    assert client.get("/api/reports/nope").status_code == 404
+    response = client.post("/api/reports/nope/reviews", json={"technique": "AML.T0000", "decision": "add"})
+    assert response.status_code == 404 and "no report" in response.json()["error"]
+    assert client.get("/api/reports/nope/export?format=json").status_code == 404
+
+
+def _reviewed(client, mini_kb):
+    report = add_report(client)
+    rid, suggested = report["id"], [h["id"] for h in report["result"]["techniques"]]
+    added = next(t for t in sorted(mini_kb.techniques) if t not in suggested)
+    client.post(f"/api/reports/{rid}/reviews", json={"technique": suggested[0], "decision": "accept"})
+    client.post(f"/api/reports/{rid}/reviews", json={"technique": suggested[1], "decision": "reject"})
+    client.post(f"/api/reports/{rid}/reviews", json={"technique": added, "decision": "add", "evidence": [{"start": 0, "end": 10}]})
+    return rid, suggested[0], suggested[1], added
+
+
+def test_exports_keep_accepted_and_added_never_rejected(client, mini_kb):
+    rid, accepted, rejected, added = _reviewed(client, mini_kb)
+    layer = client.get(f"/api/reports/{rid}/export?format=navigator")
+    assert layer.status_code == 200 and "attachment" in layer.headers["content-disposition"]
+    ids = {t["techniqueID"] for t in layer.json()["techniques"]}
+    assert ids == {accepted, added}
+    assert layer.json()["domain"] == "atlas-atlas"
+    bundle = client.get(f"/api/reports/{rid}/export?format=stix").json()
+    external = {ref["external_id"] for o in bundle["objects"] if o["type"] == "attack-pattern"
+                for ref in o["external_references"]}
+    assert external == {accepted, added}
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/api/reports/{rid}/export?format=csv").text)))
+    assert {r["technique_id"] for r in rows} == {accepted, added}
+    data = client.get(f"/api/reports/{rid}/export?format=json").json()
+    assert {t["id"]: t["decision"] for t in data["techniques"]} == {accepted: "accept", added: "add"}
+    study = client.get(f"/api/reports/{rid}/export?format=case-study").text
+    assert rejected not in study and added in study
+
+
+def test_unknown_export_format_is_refused(client):
+    rid = add_report(client)["id"]
+    response = client.get(f"/api/reports/{rid}/export?format=pdf")
+    assert response.status_code == 422 and "format" in response.json()["error"]
+
+
+def test_upload_by_multipart(client):
+    files = {"file": ("incident.md", TEXT.encode(), "text/plain")}
+    response = client.post("/api/reports", files=files, headers=SCRIPT_HEADER)
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "incident.md"
+
+
+def test_upload_is_judged_by_content(client):
+    files = {"file": ("notes.txt", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4, "text/plain")}
+    response = client.post("/api/reports", files=files, headers=SCRIPT_HEADER)
+    assert response.status_code == 400 and "not a supported document" in response.json()["error"]
+
+
+def test_upload_limit(bench):
+    small = TestClient(create_app(bench, max_upload_mb=0.01), base_url=LOCAL)
+    files = {"file": ("big.txt", b"word " * 5000, "text/plain")}
+    response = small.post("/api/reports", files=files, headers=SCRIPT_HEADER)
+    assert response.status_code == 413 and "limit" in response.json()["error"]
+    assert small.get("/api/models").status_code == 200 and bench.db.reports() == []
+
+
+def test_uploads_never_touch_the_temporary_folder(client, monkeypatch):
+    import tempfile
+
+    rolled = []  # Linux temporary files have no directory entry (O_TMPFILE): watch the spool roll over instead
+    original = tempfile.SpooledTemporaryFile.rollover
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", lambda self: (rolled.append(1), original(self)))
+    big = (TEXT + "\n") * 12000  # about 1.9 MB: over the 1 MB Starlette would spool to disk
+    response = client.post("/api/reports", files={"file": ("big.txt", big.encode(), "text/plain")}, headers=SCRIPT_HEADER)
+    assert response.status_code == 201, response.text
+    assert rolled == []
+
+
+def test_cross_site_posts_are_refused(client):
+    # a form on another site can send text/plain or multipart without a preflight; neither may change anything
+    plain = client.post("/api/reports", content=json.dumps({"text": TEXT}), headers={"content-type": "text/plain"})
+    assert plain.status_code == 403
+    multipart = client.post("/api/reports", files={"file": ("a.txt", TEXT.encode(), "text/plain")})
+    assert multipart.status_code == 403
+    form = client.post("/reports", data={"text": TEXT, "csrf_token": "forged"}, follow_redirects=False)
+    assert form.status_code == 403
+    assert client.get("/api/reports/x").status_code == 404 and client.app  # still serving
+
+
+def test_page_form_with_its_csrf_token_works(client):
+    page = client.get("/")
+    token = client.cookies.get("atlas_csrf")
+    assert token and f'value="{token}"' in page.text
+    response = client.post("/reports", data={"text": TEXT, "title": "pasted", "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/reports/")
+
+
+def test_write_up_markup_is_shown_as_text(client):
+    hostile = 'Evil <script>alert(1)</script> and <img src=x onerror="alert(2)"> and <a href="javascript:alert(3)">x</a>.'
+    rid = add_report(client, text=hostile + " " + TEXT, title="<b>title</b>")["id"]
+    page = client.get(f"/reports/{rid}").text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "<img src=x" not in page and "<b>title</b>" not in page
+    assert 'href="javascript:' not in page
+    assert "script-src 'self'" in client.get(f"/reports/{rid}").headers["content-security-policy"]
+
+
+def test_queue_filters(client, mini_kb):
+    rid, accepted, _, _ = _reviewed(client, mini_kb)
+    other = add_report(client, text="A short note about printers jamming.", title="printers")["id"]
+    client.post(f"/api/reports/{rid}/status", json={"status": "done"})
+    page = client.get("/", params={"status": "done"}).text
+    assert f"/reports/{rid}" in page and f"/reports/{other}" not in page
+    page = client.get("/", params={"technique": accepted}).text
+    assert f"/reports/{rid}" in page and f"/reports/{other}" not in page
+    tactic = mini_kb.techniques[accepted].tactics[0]
+    assert f"/reports/{rid}" in client.get("/", params={"tactic": tactic}).text
+    assert f"/reports/{other}" in client.get("/", params={"q": "printers"}).text
+    assert f"/reports/{rid}" not in client.get("/", params={"q": "printers"}).text
+
+
+def test_techniques_search(client, mini_kb):
+    tid = sorted(mini_kb.techniques)[0]
+    assert [t["id"] for t in client.get("/api/techniques", params={"q": tid}).json()] == [tid]
+    name_word = mini_kb.techniques[tid].name.split()[0]
+    assert tid in [t["id"] for t in client.get("/api/techniques", params={"q": name_word}).json()]
+    assert client.get("/api/techniques", params={"q": ""}).json() == []
+
+
+def test_openapi_page_and_health(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    spec = client.get("/openapi.json").json()
+    assert {"/api/map", "/api/reports", "/api/reports/{report_id}", "/api/reports/{report_id}/reviews",
+            "/api/reports/{report_id}/export", "/api/techniques"} <= set(spec["paths"])
+    docs = client.get("/docs").text
+    assert "/api/reports/{report_id}/reviews" in docs and "cdn" not in docs.lower()
+
+
+def test_token_guards_every_page_and_call(bench):
+    token = "s3cret-token-for-tests"
+    client = TestClient(create_app(bench, token=token, hosts=None), base_url="http://workbench.example")
+    assert client.get("/api/models").status_code == 401
+    assert client.get("/").status_code == 401
+    assert client.post("/api/map", json={"text": TEXT}).status_code == 401
+    assert client.get("/api/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/models", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/healthz").status_code == 200  # liveness only
+    login = client.get(f"/?token={token}", follow_redirects=False)
+    assert login.status_code == 303 and "token" not in login.headers["location"]
+    assert client.get("/").status_code == 200  # the cookie it set
+
+
+def test_loopback_server_refuses_other_host_names(client):
+    assert client.get("/healthz", headers={"host": "attacker.example:8000"}).status_code == 421
+    assert client.get("/healthz", headers={"host": "127.0.0.1:8000"}).status_code == 200
+
+
+def test_retrain_from_reviews_records_a_version(client, bench, mini_kb):
+    rid, accepted, rejected, added = _reviewed(client, mini_kb)
+    client.post(f"/api/reports/{rid}/status", json={"status": "done"})
+    response = client.post("/api/models/retrain", json={})
+    assert response.status_code == 202 and response.json()["version"] == 2
+    deadline = time.time() + 120
+    while client.get("/api/models").json()["training"] and time.time() < deadline:
+        time.sleep(0.2)
+    models = client.get("/api/models").json()
+    assert models["active"] == 2
+    v2 = models["versions"][1]
+    assert v2["status"] == "ready" and v2["reviews"] == [rid] and v2["key"] != models["versions"][0]["key"]
+    assert v2["figures"]["earlier_models_on_new_reviews"]["reviews"] == 1
+    training = bench.db.model(2)["training"][0]
+    assert set(training["techniques"]) == {accepted, added} and training["rejected"] == [rejected]
+    assert add_report(client)["result"]["model"]["version"] == 2
+    assert client.post("/api/models/1/activate", json={}).json()["active"] == 1
+    assert add_report(client)["result"]["model"]["version"] == 1
+    assert client.post("/api/models/7/activate", json={}).status_code == 404
+
+
+def test_a_person_gets_an_error_page_and_a_script_gets_json(client):
+    page = client.get("/reports/nope", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"] and "no report" in page.text
+    assert client.get("/reports/nope").json() == {"error": "no report 'nope'"}
+    assert client.get("/api/reports/nope", headers={"accept": "text/html"}).headers["content-type"] == "application/json"
+
+
+def test_a_planted_or_foreign_csrf_token_does_not_pass(client):
+    # another site on the same host can set a cookie (cookies ignore ports) and post a form with the same value
+    client.cookies.set("atlas_csrf", "planted-value")
+    response = client.post("/reports", data={"text": TEXT, "csrf_token": "planted-value"}, follow_redirects=False)
+    assert response.status_code == 403
+    forged = client.post("/api/reports", files={"file": ("a.txt", TEXT.encode(), "text/plain")},
+                         headers={"X-CSRF-Token": "planted-value"})
+    assert forged.status_code == 403
+
+
+def test_a_cross_origin_request_is_refused_even_with_json(client):
+    for headers in ({"Origin": "http://127.0.0.1:3000"}, {"Sec-Fetch-Site": "cross-site"}):
+        assert client.post("/api/map", json={"text": TEXT}, headers=headers).status_code == 403
+    assert client.post("/api/map", json={"text": TEXT}, headers={"Origin": LOCAL}).status_code == 200
+
+
+def test_an_odd_cookie_of_another_app_does_not_hide_ours(client):
+    client.get("/")
+    token = client.cookies.get("atlas_csrf")
+    client.cookies.set("prefs", '{"x": 1}')
+    response = client.post("/reports", data={"text": TEXT, "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_odd_requests_get_4xx_not_500(client):
+    assert client.post("/api/models/99999999999999999999/activate", json={}).status_code == 422
+    files = {"file": ("a.md", TEXT.encode(), "text/plain"), "title": ("t.txt", b"x", "text/plain")}
+    response = client.post("/api/reports", files=files, headers=SCRIPT_HEADER)
+    assert response.status_code == 400 and response.json()["error"]  # one file per API upload
+    assert client.post("/api/models/retrain", json={}).status_code == 400  # nothing marked done yet
+
+
+def test_an_unexpected_error_is_json_500(bench, monkeypatch):
+    monkeypatch.setattr(bench, "search_techniques", lambda q, limit: 1 / 0)
+    client = TestClient(create_app(bench), base_url=LOCAL, raise_server_exceptions=False)
+    response = client.get("/api/techniques", params={"q": "x"})
+    assert response.status_code == 500 and "ZeroDivisionError" in response.json()["error"]
