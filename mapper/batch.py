@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from mapper.errors import InputError
+from mapper.errors import InputError, OutputError
 from mapper.inputs import iter_records
 from mapper.rank import MIN_SUGGESTIONS, Mapper
 from mapper.text import MAX_TEXT_CHARS
@@ -37,18 +37,38 @@ def jsonl_line(row: dict) -> str:
     return text + "\n"
 
 
-CHUNK = 64  # records whose sentences are encoded together
+# Records whose sentences are encoded together. Chunks are fixed by line number (lines 1-64, 65-128, ...) and
+# the encoder's cache is emptied between them, so a record's embeddings depend only on its own chunk: a resumed
+# run, or a cluster whose partitions are whole chunks (mapper.cluster), writes the same bytes as one pass.
+CHUNK = 64
 
 
-def _chunks(records, size: int):
-    chunk = []
+def chunk_of(line: int) -> int:
+    return (line - 1) // CHUNK
+
+
+def output_lines(mapper: Mapper, records, skip: int = 0, top_k: int = 10, threshold: float | None = None,
+                 max_chars: int = MAX_TEXT_CHARS, platform: str | None = None,
+                 min_suggestions: int = MIN_SUGGESTIONS):
+    """(its output line as bytes, whether it is an error line) for every record after line ``skip``, chunk by chunk."""
+    chunk: list = []
     for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
+        if chunk and chunk_of(record.line) != chunk_of(chunk[0].line):
+            yield from _map_chunk(mapper, chunk, skip, top_k, threshold, max_chars, platform, min_suggestions)
             chunk = []
+        if chunk_of(record.line) >= chunk_of(skip + 1):  # chunks wholly done are not mapped again
+            chunk.append(record)
     if chunk:
-        yield chunk
+        yield from _map_chunk(mapper, chunk, skip, top_k, threshold, max_chars, platform, min_suggestions)
+
+
+def _map_chunk(mapper: Mapper, chunk: list, skip: int, *options):
+    mapper.encoder.clear()  # nothing carried over from another chunk
+    mapper.prefetch([r.text for r in chunk if r.error is None], options[2])
+    for record in chunk:
+        if record.line > skip:
+            row = _row(mapper, record, *options)
+            yield jsonl_line(row).encode("utf-8"), "error" in row
 
 
 def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshold: float | None = None,
@@ -59,20 +79,17 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
     skip = _done_lines(out) if resume else 0
     stats = {"written": 0, "errors": 0, "skipped": skip}
     mode = "ab" if resume else "wb"
-    records = (r for r in iter_records(Path(source), max_chars) if r.line > skip)
     with open(out, mode) as handle:
-        for chunk in _chunks(records, CHUNK):
-            # one encoding pass per chunk; input is streamed, so memory does not grow with the file
-            mapper.prefetch([r.text for r in chunk if r.error is None], max_chars)
-            for record in chunk:
-                row = _row(mapper, record, top_k, threshold, max_chars, platform, min_suggestions)
-                stats["errors"] += "error" in row
-                # one write per record, flushed, so an interruption loses at most the line in flight
-                handle.write(jsonl_line(row).encode("utf-8"))
-                handle.flush()
-                stats["written"] += 1
-                if progress and stats["written"] % 10 == 0:
-                    print(f"\r{stats['written'] + skip} done", end="", file=sys.stderr, flush=True)
+        # input is streamed, so memory does not grow with the file
+        for line, error in output_lines(mapper, iter_records(Path(source), max_chars), skip, top_k, threshold,
+                                        max_chars, platform, min_suggestions):
+            stats["errors"] += error
+            # one write per record, flushed, so an interruption loses at most the line in flight
+            handle.write(line)
+            handle.flush()
+            stats["written"] += 1
+            if progress and stats["written"] % 10 == 0:
+                print(f"\r{stats['written'] + skip} done", end="", file=sys.stderr, flush=True)
         os.fsync(handle.fileno())
     if progress:
         print(file=sys.stderr)
@@ -89,3 +106,24 @@ def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars:
     except InputError as exc:  # this record is bad, not the run
         return {"id": record.id, "line": record.line, "error": str(exc)}
     return {"id": record.id, "line": record.line, **result.to_dict()}
+
+
+def jsonl_to_parquet(jsonl: Path, parquet: Path) -> None:
+    """A batch's JSONL output as Parquet: one row per line, with ``line``, ``id``, ``error`` and ``result``
+    (the whole JSON line, so nothing is lost in translation). Written to a temporary file, then renamed."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise OutputError(f"{parquet}: Parquet output needs pyarrow: pip install 'atlas-mapper[dask]'") from None
+    columns: dict[str, list] = {"line": [], "id": [], "error": [], "result": []}
+    with open(jsonl, "rb") as handle:
+        for raw in handle:
+            row = json.loads(raw)
+            columns["line"].append(row.get("line"))
+            columns["id"].append(row.get("id"))
+            columns["error"].append(row.get("error"))
+            columns["result"].append(raw.decode("utf-8").rstrip("\n"))
+    tmp = parquet.with_name(f".{parquet.name}.tmp")
+    pq.write_table(pa.table(columns), tmp)
+    os.replace(tmp, parquet)

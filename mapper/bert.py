@@ -17,6 +17,7 @@ sentence-transformers instead.
 from __future__ import annotations
 
 import json
+from functools import cached_property
 import os
 import threading
 from pathlib import Path
@@ -27,6 +28,10 @@ from mapper.errors import ModelError
 
 # Tokens per forward pass: large enough for efficient matrix products, small enough to stay in cache.
 MAX_PACK_TOKENS = 512
+# A small input is split into this many packs, so that several cores share it. Fixed, not the core count:
+# an embedding's last bits depend on its pack, and a cluster's workers must compute the same bits as one
+# process on another machine (mapper.cluster).
+PACK_SPLIT = 4
 
 # One encode at a time, process-wide. threadpool_limits sets the BLAS thread count for the whole
 # process and restores what it found on exit: two overlapping encodes would each restore the other's
@@ -213,14 +218,14 @@ class NumpyBert:
         pooled = np.add.reduceat(x, starts, axis=0) / lengths[:, None].astype(np.float32)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def _packs(self, lengths: list[int], workers: int) -> list[list[int]]:
+    def _packs(self, lengths: list[int]) -> list[list[int]]:
         """Row indices in length-sorted packs (longest first, ties by position: deterministic).
 
-        A pack holds up to MAX_PACK_TOKENS tokens, and a small input is split so that every
-        core gets a share.
+        A pack holds up to MAX_PACK_TOKENS tokens, and a small input is split into PACK_SPLIT packs.
+        Packs depend on the texts alone, never on the machine.
         """
         order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-        budget = max(1, min(MAX_PACK_TOKENS, -(-sum(lengths) // workers)))
+        budget = max(1, min(MAX_PACK_TOKENS, -(-sum(lengths) // PACK_SPLIT)))
         packs, current, used = [], [], 0
         for i in order:
             if current and used + lengths[i] > budget:
@@ -242,24 +247,28 @@ class NumpyBert:
         if not texts:
             return out
         encodings = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        workers = max(1, os.cpu_count() or 1)
-        packs = self._packs([len(ids) for ids in encodings], workers)
+        packs = self._packs([len(ids) for ids in encodings])
 
         def run(pack: list[int]) -> tuple[list[int], np.ndarray]:
             return pack, self.forward([encodings[i] for i in pack])
 
-        if len(packs) < 2 or workers < 2:
-            for pack in packs:
-                rows, vectors = run(pack)
-                out[rows] = vectors
-            return out
-        # Element-wise numpy runs on one core, BLAS on all of them. One pack per core with
-        # single-threaded BLAS keeps every core busy all the time.
         from concurrent.futures import ThreadPoolExecutor
 
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(workers, len(packs))) as pool:
+        # Element-wise numpy runs on one core, BLAS on all of them. One pack per thread with
+        # single-threaded BLAS keeps every core busy, and gives the same bits however many there are.
+        threads = min(self.threads, len(packs))  # read before BLAS is limited to one thread below
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             for rows, vectors in pool.map(run, packs):
                 out[rows] = vectors
         return out
+
+    @cached_property
+    def threads(self) -> int:
+        """Packs encoded at once: the BLAS thread count this process was given (a Dask worker gets 1),
+        else the cores."""
+        from threadpoolctl import threadpool_info
+
+        blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        return max(1, min(blas) if blas else (os.cpu_count() or 1))

@@ -142,8 +142,8 @@ def _load_release(ref: str):
 
 @app.command("batch")
 def batch_command(
-    source: Annotated[Path, typer.Argument(help="JSONL file ({'id': ..., 'text': ...} per line) or a folder of .txt/.md files.")],
-    out: Annotated[Path, typer.Argument(help="JSONL output: one line per input, in input order.")],
+    source: Annotated[Path, typer.Argument(help="JSONL file ({'id': ..., 'text': ...} per line), a Parquet file with 'id' and 'text' columns, or a folder of .txt/.md files.")],
+    out: Annotated[Path, typer.Argument(help="JSONL output (one line per input, in input order), or .parquet.")],
     top_k: Annotated[int, typer.Option("--top-k", min=1)] = 10,
     threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0)] = None,
     min_suggestions: MinSuggestionsOpt = 3,
@@ -151,20 +151,59 @@ def batch_command(
     force: ForceOpt = False,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1)] = 2_000_000,
     platform: PlatformOpt = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on Dask: local:N starts N worker processes here; tcp://host:8786 uses a running scheduler (the [dask] extra).")] = None,
+    partition_size: Annotated[int, typer.Option("--partition-size", min=64, help="Records per cluster task (a multiple of 64).")] = 1024,  # mapper.cluster
+    ship: Annotated[Optional[bool], typer.Option("--ship/--shared-files", help="Send workers the ATLAS file and model as verified bytes, or let them read the same paths (default: shared for local:N, shipped for a scheduler).")] = None,
     atlas: AtlasOpt = None,
     release: ReleaseOpt = None,
     model: ModelOpt = None,
 ):
     """Map many write-ups; each output line holds a result or that record's error."""
-    from mapper.batch import run_batch
+    from mapper.batch import jsonl_to_parquet, run_batch
 
-    if out.exists() and not (resume or force):
-        raise OutputError(f"{out} exists; pass --resume to continue it or --force to start over")
-    mapper = _mapper(atlas, release, model)
-    stats = run_batch(mapper, source, out, top_k=top_k, threshold=threshold, resume=resume,
-                      max_chars=max_chars, progress=sys.stderr.isatty(), platform=platform,
-                      min_suggestions=min_suggestions)
+    parquet = out.suffix.lower() == ".parquet"
+    work = out.with_name(out.name + ".partial.jsonl") if parquet else out  # Parquet is written once, at the end
+    if out.exists() and not force and not (resume and not parquet):
+        raise OutputError(f"{out} exists; pass --force to start over" + ("" if parquet else " or --resume to continue it"))
+    if resume and parquet and not work.exists():
+        raise OutputError(f"nothing to resume: {work} (the unfinished run's lines) does not exist; run without --resume")
+    options = {"top_k": top_k, "threshold": threshold, "max_chars": max_chars, "platform": platform,
+               "min_suggestions": min_suggestions}
+    if cluster:
+        from mapper.cluster import connect
+
+        client, local = connect(cluster)  # an unreachable scheduler fails before the model loads
+        try:
+            stats = _cluster_batch(client, local, _mapper(atlas, release, model), model, source, work, resume,
+                                   partition_size, ship, options)
+        finally:
+            _close(client, local)
+    else:
+        mapper = _mapper(atlas, release, model)
+        stats = run_batch(mapper, source, work, resume=resume, progress=sys.stderr.isatty(), **options)
+    if parquet:
+        jsonl_to_parquet(work, out)
+        work.unlink()
     typer.echo(f"{stats['written']} written ({stats['errors']} errors, {stats['skipped']} already done) -> {out}", err=True)
+
+
+def _cluster_batch(client, local: bool, mapper, model, source: Path, out: Path, resume: bool, partition_size: int,
+                   ship: Optional[bool], options: dict) -> dict:
+    from mapper.cluster import run_cluster_batch, worker_spec
+    from mapper.files import cache_dir
+
+    if options["platform"]:
+        mapper.kb.platform_name(options["platform"])  # a bad platform fails before any worker starts
+    worker = worker_spec(mapper, cache_dir(), ship=not local if ship is None else ship, model=model)
+    return run_cluster_batch(client, worker, source, out, resume=resume, partition_size=partition_size,
+                             progress=sys.stderr.isatty(), **options)
+
+
+def _close(client, local: bool) -> None:
+    cluster = client.cluster
+    client.close()
+    if local and cluster is not None:
+        cluster.close()
 
 
 @app.command("train")

@@ -1,8 +1,10 @@
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mapper.batch import run_batch
+from mapper.errors import InputError
 
 
 def _lines(path):
@@ -82,3 +84,36 @@ def test_unicode_line_separators_in_text_stay_inside_their_output_line(mini_mapp
     run_batch(mini_mapper, src, out)
     (row,) = _lines(out)  # str.splitlines breaks at U+0085, U+2028 and U+2029 unless they are escaped
     assert row["id"] == "a"
+
+
+def test_parquet_in_and_out_match_jsonl(mini_mapper, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from mapper.batch import jsonl_to_parquet
+
+    rows = [{"id": "a", "text": "The attackers evaded the malware classifier model."},
+            {"id": "b", "text": None}, {"id": "a", "text": "a repeated id"}]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parquet = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows]}), parquet)
+    run_batch(mini_mapper, jsonl, tmp_path / "a.jsonl")
+    run_batch(mini_mapper, parquet, tmp_path / "b.jsonl")
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    jsonl_to_parquet(tmp_path / "a.jsonl", tmp_path / "out.parquet")
+    table = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [r["id"] for r in table] == ["a", "b", "a"] and [r["line"] for r in table] == [1, 2, 3]
+    assert table[1]["error"] and table[2]["error"] == "duplicate id 'a'"
+    assert [json.loads(r["result"]) for r in table] == [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+
+
+def test_a_parquet_file_without_the_columns_is_refused(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from mapper.inputs import iter_records
+
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="columns 'id' and 'text'"):
+        list(iter_records(tmp_path / "bad.parquet"))

@@ -59,6 +59,17 @@ def test_an_embedding_does_not_depend_on_its_batch():
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
 
 
+def test_embeddings_do_not_depend_on_the_thread_count():
+    """A cluster worker (one BLAS thread) must compute the same bits as a process with every core."""
+    from mapper.bert import NumpyBert
+
+    many = [f"{t} (variant {i})" for i in range(12) for t in TEXTS]
+    one, two = NumpyBert(_model_dir()), NumpyBert(_model_dir())
+    one.threads, two.threads = 1, 2
+    assert np.array_equal(one.encode(many), two.encode(many))
+    assert np.array_equal(one.encode(TEXTS[:2]), two.encode(TEXTS[:2]))
+
+
 @pytest.mark.encoder
 def test_numpy_forward_matches_sentence_transformers():
     ours = get_encoder().encode(TEXTS)

@@ -36,3 +36,4 @@ def test_serve_names_a_taken_port(capsys):
 def test_train_from_a_missing_review_database(capsys, tmp_path):
     assert main(["train", "--reviews", str(tmp_path / "nope.sqlite3")]) == 3
     assert "atlas-mapper serve" in capsys.readouterr().err
+
