@@ -104,17 +104,7 @@ def parquet_records(path: Path, start: int, end: int, max_chars: int = MAX_TEXT_
     table = pq.read_table(path, columns=["id", "text"]).slice(start, end - start)
     seen: set[str] = set()
     for n, (rid, text) in enumerate(zip(table.column("id").to_pylist(), table.column("text").to_pylist()), start + 1):
-        rid = None if rid is None else str(rid)
-        if not isinstance(text, str):
-            yield Record(n, rid, None, "missing 'text' (a string)")
-        elif len(text) > max_chars:
-            yield Record(n, rid, None, f"text has more than {max_chars:,} characters")
-        elif rid is not None and (rid in seen or n in duplicates):
-            yield Record(n, rid, None, f"duplicate id {rid!r}")
-        else:
-            if rid is not None:
-                seen.add(rid)
-            yield Record(n, rid, text)
+        yield _checked(n, rid, text, max_chars, seen, duplicates)
 
 
 def text_files(folder: Path) -> list[Path]:
@@ -151,16 +141,19 @@ def jsonl_records(lines, max_chars: int = MAX_TEXT_CHARS, first: int = 1, duplic
         if not isinstance(obj, dict):
             yield Record(n, None, None, "not a JSON object with 'id' and 'text'")
             continue
-        rid = obj.get("id")
-        rid = None if rid is None else str(rid)
-        text = obj.get("text")
-        if not isinstance(text, str):
-            yield Record(n, rid, None, "missing 'text' (a string)")
-        elif len(text) > max_chars:
-            yield Record(n, rid, None, f"text has more than {max_chars:,} characters")
-        elif rid is not None and (rid in seen or n in duplicates):
-            yield Record(n, rid, None, f"duplicate id {rid!r}")
-        else:
-            if rid is not None:
-                seen.add(rid)
-            yield Record(n, rid, text)
+        yield _checked(n, obj.get("id"), obj.get("text"), max_chars, seen, duplicates)
+
+
+def _checked(n: int, rid, text, max_chars: int, seen: set[str], duplicates: frozenset) -> Record:
+    """One record of a JSONL line or a Parquet row: its text checked, its id checked against ``seen`` (the ids of
+    earlier good records, which this adds to) and against ``duplicates`` (lines known to repeat one)."""
+    rid = None if rid is None else str(rid)
+    if not isinstance(text, str):
+        return Record(n, rid, None, "missing 'text' (a string)")
+    if len(text) > max_chars:
+        return Record(n, rid, None, f"text has more than {max_chars:,} characters")
+    if rid is not None and (rid in seen or n in duplicates):
+        return Record(n, rid, None, f"duplicate id {rid!r}")
+    if rid is not None:
+        seen.add(rid)
+    return Record(n, rid, text)

@@ -115,8 +115,8 @@ def test_prequential_figures_score_the_stored_results(mini_mapper, tmp_path):
     other = db.add_report("not ai", "printer jam", "test", {"techniques": []}, {}, 1)
     db.set_status(rid, "done")
     db.set_status(other, "done")
-    ids, writeups = finished_reviews(db, kb)
-    assert sorted(ids) == sorted([rid, other])
-    figures = prequential_figures(db, ids, kb)
+    finished = finished_reviews(db, kb)
+    assert sorted(r["id"] for r, _ in finished) == sorted([rid, other])
+    figures = prequential_figures([r for r, _ in finished], kb)
     assert figures["Success@1"] == 0.0 and figures["AP@10"] == 0.5 and figures["R@10"] == 1.0
     assert figures["nothing_listed_when_nothing_kept"] == 1.0

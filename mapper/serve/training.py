@@ -14,17 +14,16 @@ from mapper.writeups import WriteUp, bundled_writeups
 RANKED = 10
 
 
-def finished_reviews(db: Database, kb) -> tuple[list[str], list[WriteUp]]:
-    """Reports marked done, as labelled write-ups: (report ids, write-ups)."""
-    ids, writeups = [], []
+def finished_reviews(db: Database, kb) -> list[tuple[dict, WriteUp]]:
+    """Reports marked done (with their reviews), each with the labelled write-up it makes."""
+    out = []
     for report in db.reports():
         if report["status"] != "done":
             continue
         kept = reviewed_techniques(report["result"], report["reviews"], kb, report["text"])
         rejected = [t for t, r in latest_decisions(report["reviews"]).items() if r.decision == "reject"]
-        ids.append(report["id"])
-        writeups.append(review_writeup(report["id"], report["text"], kept, rejected))
-    return ids, writeups
+        out.append((report, review_writeup(report["id"], report["text"], kept, rejected)))
+    return out
 
 
 def writeup_to_dict(w: WriteUp) -> dict:
@@ -36,15 +35,15 @@ def writeup_from_dict(d: dict) -> WriteUp:
     return WriteUp(d["id"], d["text"], tuple(d["techniques"]), dict(d["rationale"]), tuple(d["rejected"]))
 
 
-def prequential_figures(db: Database, report_ids: list[str], kb) -> dict:
+def prequential_figures(reports: list[dict], kb) -> dict:
     """How the results already stored for these reviewed reports compare with what the reviewers kept.
 
-    Each result came from the model version that was active when the report arrived, which had not
-    learned from that review. AP and R are over the listed suggestions (at most top-k of them)."""
+    ``reports``: as :meth:`Database.reports` gives them, with their reviews. Each result came from the model
+    version that was active when the report arrived, which had not learned from that review. AP and R are over
+    the listed suggestions (at most top-k of them)."""
     ap, recall, first, abstained, n_ai, n_other = 0.0, 0.0, 0, 0, 0, 0
-    for rid in report_ids:
-        report = db.report(rid)
-        kept = {t.id for t in reviewed_techniques(report["result"], db.reviews(rid), kb, report["text"])}
+    for report in reports:
+        kept = {t.id for t in reviewed_techniques(report["result"], report["reviews"], kb, report["text"])}
         ranked = [h["id"] for h in report["result"].get("techniques", [])][:RANKED]
         if not kept:
             n_other += 1
@@ -55,7 +54,7 @@ def prequential_figures(db: Database, report_ids: list[str], kb) -> dict:
         ap += sum(sum(hits[: i + 1]) / (i + 1) for i, h in enumerate(hits) if h) / len(kept)
         recall += sum(hits) / len(kept)
         first += bool(hits and hits[0])
-    figures = {"reviews": len(report_ids), "with_techniques": n_ai, "without": n_other}
+    figures = {"reviews": len(reports), "with_techniques": n_ai, "without": n_other}
     if n_ai:
         figures.update({"AP@10": round(ap / n_ai, 4), "R@10": round(recall / n_ai, 4), "Success@1": round(first / n_ai, 4)})
     if n_other:
@@ -69,11 +68,11 @@ def train_from_reviews(db: Database, mapper, root, on_recorded=None):
     Returns (version, the new Mapper); making it the active version is the caller's choice."""
     from mapper.rank import Mapper
 
-    ids, reviewed = finished_reviews(db, mapper.kb)
-    seen = set()
-    for model in db.models():
-        seen.update(model["reviews"])
-    figures = {"earlier_models_on_new_reviews": prequential_figures(db, [i for i in ids if i not in seen], mapper.kb)}
+    finished = finished_reviews(db, mapper.kb)
+    ids, reviewed = [r["id"] for r, _ in finished], [w for _, w in finished]
+    seen = {rid for model in db.models() for rid in model["reviews"]}
+    new = [report for report, _ in finished if report["id"] not in seen]
+    figures = {"earlier_models_on_new_reviews": prequential_figures(new, mapper.kb)}
     version = db.add_model("training", None, ids, [writeup_to_dict(w) for w in reviewed], figures)
     if on_recorded:
         on_recorded(version)
