@@ -12,7 +12,7 @@ __all__ = ["Mapper", "MapperError", "__version__", "about"]
 def __getattr__(name):
     # Imported lazily so that `import mapper` (and `--help`) stays cheap.
     if name == "Mapper":
-        from mapper.rank import Mapper
+        from mapper.pipeline import Mapper
 
         return Mapper
     raise AttributeError(name)

@@ -41,7 +41,7 @@ def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)
 
 
-# mapper.outputs.FORMATS, spelled out so that parsing and --help never import the renderers (a test
+# mapper.io.outputs.FORMATS, spelled out so that parsing and --help never import the renderers (a test
 # checks that the two agree).
 MapFormat = choices("MapFormat", ("table", "json", "yaml", "markdown", "navigator"))
 DiffFormat = choices("DiffFormat", ("text", "json"))
@@ -51,7 +51,7 @@ ReleaseOpt = Annotated[Optional[str], typer.Option("--release", help="ATLAS rele
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2).")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of standard output.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
-MinSuggestionsOpt = Annotated[int, typer.Option("--min-suggestions", min=0, help="For a write-up about AI, list at least this many techniques, those below the threshold marked low confidence (0: only those above it).")]  # mapper.rank.MIN_SUGGESTIONS
+MinSuggestionsOpt = Annotated[int, typer.Option("--min-suggestions", min=0, help="For a write-up about AI, list at least this many techniques, those below the threshold marked low confidence (0: only those above it).")]  # mapper.pipeline.MIN_SUGGESTIONS
 PlatformOpt = Annotated[Optional[str], typer.Option("--platform", help="Only techniques ATLAS lists for this platform, e.g. 'Agentic AI' (v6 releases).")]
 
 
@@ -89,7 +89,7 @@ def _emit(text: str, output: Path | None, force: bool) -> None:
 
 
 def _mapper(atlas, release, model):
-    from mapper.rank import Mapper
+    from mapper.pipeline import Mapper
 
     return Mapper.load(atlas=atlas, model=model, release=release)
 
@@ -112,8 +112,8 @@ def map_command(
     model: ModelOpt = None,
 ):
     """Map one write-up to ranked ATLAS techniques with evidence."""
-    from mapper.inputs import read_text
-    from mapper.outputs import render
+    from mapper.io.inputs import read_text
+    from mapper.io.outputs import render
 
     content, _ = read_text(file, text, max_chars)
     other = _load_release(as_release) if as_release else None  # a bad release fails before the model loads
@@ -122,7 +122,7 @@ def map_command(
                         min_suggestions=min_suggestions)
     if other is not None:
         from mapper.kb.crosswalk import Crosswalk
-        from mapper.relabel import in_release
+        from mapper.kb.relabel import in_release
 
         result = in_release(result, Crosswalk.between(mapper.kb, other))
     _emit(render(result, fmt.value, other or mapper.kb), output, force)
@@ -152,14 +152,14 @@ def batch_command(
     max_chars: Annotated[int, typer.Option("--max-chars", min=1)] = 2_000_000,
     platform: PlatformOpt = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on Dask: local:N starts N worker processes here; tcp://host:8786 uses a running scheduler (the [dask] extra).")] = None,
-    partition_size: Annotated[int, typer.Option("--partition-size", min=64, help="Records per cluster task (a multiple of 64).")] = 1024,  # mapper.cluster
+    partition_size: Annotated[int, typer.Option("--partition-size", min=64, help="Records per cluster task (a multiple of 64).")] = 1024,  # mapper.io.cluster
     ship: Annotated[Optional[bool], typer.Option("--ship/--shared-files", help="Send workers the ATLAS file and model as verified bytes, or let them read the same paths (default: shared for local:N, shipped for a scheduler).")] = None,
     atlas: AtlasOpt = None,
     release: ReleaseOpt = None,
     model: ModelOpt = None,
 ):
     """Map many write-ups; each output line holds a result or that record's error."""
-    from mapper.batch import jsonl_to_parquet, run_batch
+    from mapper.io.batch import jsonl_to_parquet, run_batch
 
     parquet = out.suffix.lower() == ".parquet"
     work = out.with_name(out.name + ".partial.jsonl") if parquet else out  # Parquet is written once, at the end
@@ -170,7 +170,7 @@ def batch_command(
     options = {"top_k": top_k, "threshold": threshold, "max_chars": max_chars, "platform": platform,
                "min_suggestions": min_suggestions}
     if cluster:
-        from mapper.cluster import connect
+        from mapper.io.cluster import connect
 
         client, local = connect(cluster)  # an unreachable scheduler fails before the model loads
         try:
@@ -189,7 +189,7 @@ def batch_command(
 
 def _cluster_batch(client, local: bool, mapper, model, source: Path, out: Path, resume: bool, partition_size: int,
                    ship: Optional[bool], options: dict) -> dict:
-    from mapper.cluster import run_cluster_batch, worker_spec
+    from mapper.io.cluster import run_cluster_batch, worker_spec
     from mapper.files import cache_dir
 
     if options["platform"]:
@@ -212,7 +212,7 @@ def train_command(
     atlas: AtlasOpt = None, release: ReleaseOpt = None, model: ModelOpt = None,
 ):
     """Train the production ranker on every case study of the loaded release (and reviewed write-ups), and save it."""
-    from mapper.rank import Mapper
+    from mapper.pipeline import Mapper
 
     if reviews is not None:
         from mapper.files import cache_dir
@@ -306,7 +306,7 @@ def data_fetch(
     trust_unpinned: Annotated[bool, typer.Option("--trust-unpinned", help="Accept a release this version has no sha256 for: record the sha256 of this download and check it from then on.")] = False,
 ):
     """Download a release from the official ATLAS repository and verify its sha256."""
-    from mapper.data import fetch, fetch_latest
+    from mapper.kb.releases import fetch, fetch_latest
 
     if release and latest:
         raise UsageError("--release and --latest exclude each other; pass one of them")
@@ -371,7 +371,7 @@ def _diff_text(diff: dict) -> str:
 def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T0051")], atlas: AtlasOpt = None, release: ReleaseOpt = None):
     """Print one technique: tactics, description, sub-techniques, mitigations."""
     from mapper.kb import load_kb
-    from mapper.outputs import technique_text
+    from mapper.io.outputs import technique_text
 
     kb = load_kb(atlas, release=release)
     asked = technique_id.strip().upper()
@@ -393,7 +393,7 @@ def techniques_search(
 ):
     """Find techniques by words (TF-IDF over names and descriptions; no model needed)."""
     from mapper.kb import load_kb
-    from mapper.search import TechniqueSearch
+    from mapper.encode.search import TechniqueSearch
 
     kb = load_kb(atlas, release=release)
     hits = TechniqueSearch(kb, platform).by_words(words, limit)

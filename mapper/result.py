@@ -50,8 +50,8 @@ class MappingResult:
     platform: str | None = None  # suggestions restricted to techniques of this platform
     reason: str | None = None  # why nothing was recognised (None when something was)
     near_misses: list[TechniqueHit] = field(default_factory=list)  # the best techniques below the cut, when none passed
-    translated_from: dict | None = None  # set when rendered in another release's IDs (see mapper.relabel)
-    ai_related: dict | None = None  # {"decision": bool, "score": float, "why": str} (see mapper.relevance)
+    translated_from: dict | None = None  # set when rendered in another release's IDs (see mapper.kb.relabel)
+    ai_related: dict | None = None  # {"decision": bool, "score": float, "why": str} (see mapper.model.relevance)
 
     @property
     def recognised(self) -> bool:

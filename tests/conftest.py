@@ -99,9 +99,9 @@ def v6_new():
 
 @pytest.fixture
 def mini_mapper(mini_kb, tiny_encoder, tmp_path):
-    from mapper.encoders import CachedEncoder
-    from mapper.index import TechniqueIndex
-    from mapper.rank import Mapper
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import TechniqueIndex
+    from mapper.pipeline import Mapper
 
     encoder = CachedEncoder(tiny_encoder)
     index = TechniqueIndex.build(mini_kb, encoder)
@@ -117,7 +117,7 @@ def real_mapper(tmp_path_factory):
     """The production pipeline on v5.6.1 with the real encoder (built once per test session)."""
     if not LATEST.is_file():
         pytest.skip("../shared/atlas not present")
-    from mapper.rank import Mapper
+    from mapper.pipeline import Mapper
 
     cache = tmp_path_factory.mktemp("real-cache")
     return Mapper.load(atlas=LATEST, cache=cache)

@@ -11,9 +11,9 @@ PARAMS = {"C_grid": (1.0,)}
 
 
 def build(atlas: Path, root: Path):
-    from mapper.encoders import CachedEncoder
+    from mapper.encode.encoders import CachedEncoder
     from mapper.kb import load_kb
-    from mapper.rank import Mapper, open_index
+    from mapper.pipeline import Mapper, open_index
 
     kb = load_kb(atlas)
     encoder = CachedEncoder(TinyEncoder())

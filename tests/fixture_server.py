@@ -19,10 +19,10 @@ def main() -> None:
     import uvicorn
 
     from conftest import FIXTURE_ATLAS, TinyEncoder
-    from mapper.encoders import CachedEncoder
-    from mapper.index import TechniqueIndex
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import TechniqueIndex
     from mapper.kb import load_kb
-    from mapper.rank import Mapper
+    from mapper.pipeline import Mapper
     from mapper.serve.app import create_app
     from mapper.serve.workbench import Workbench
 

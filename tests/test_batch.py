@@ -3,7 +3,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mapper.batch import run_batch
+from mapper.io.batch import run_batch
 from mapper.errors import InputError
 
 
@@ -90,7 +90,7 @@ def test_parquet_in_and_out_match_jsonl(mini_mapper, tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from mapper.batch import jsonl_to_parquet
+    from mapper.io.batch import jsonl_to_parquet
 
     rows = [{"id": "a", "text": "The attackers evaded the malware classifier model."},
             {"id": "b", "text": None}, {"id": "a", "text": "a repeated id"}]
@@ -112,7 +112,7 @@ def test_a_parquet_file_without_the_columns_is_refused(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from mapper.inputs import iter_records
+    from mapper.io.inputs import iter_records
 
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "bad.parquet")
     with pytest.raises(InputError, match="columns 'id' and 'text'"):

@@ -4,8 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from mapper.bert import NumpyBert, supported
-from mapper.encoders import NumpyBertEncoder, SentenceTransformerEncoder, get_encoder
+from mapper.encode.bert import NumpyBert, supported
+from mapper.encode.encoders import NumpyBertEncoder, SentenceTransformerEncoder, get_encoder
 from mapper.errors import ModelError
 
 TEXTS = [
@@ -61,7 +61,7 @@ def test_an_embedding_does_not_depend_on_its_batch():
 
 def test_embeddings_do_not_depend_on_the_thread_count():
     """A cluster worker (one BLAS thread) must compute the same bits as a process with every core."""
-    from mapper.bert import NumpyBert
+    from mapper.encode.bert import NumpyBert
 
     many = [f"{t} (variant {i})" for i in range(12) for t in TEXTS]
     one, two = NumpyBert(_model_dir()), NumpyBert(_model_dir())

@@ -98,7 +98,7 @@ def test_unknown_format_is_a_one_line_usage_error_naming_the_choices(capsys, arg
 
 def test_map_format_choices_are_the_renderers_formats():
     from mapper.cli import MapFormat
-    from mapper.outputs import FORMATS
+    from mapper.io.outputs import FORMATS
 
     assert tuple(f.value for f in MapFormat) == FORMATS
 
@@ -112,7 +112,7 @@ def test_version_and_help_are_light(tmp_path):
         "from mapper.cli import main\n"
         "print(main(['--version']))\n"
         "try:\n    main(['map', '--help'])\nexcept SystemExit:\n    pass\n"
-        "print([m for m in ('numpy', 'torch', 'yaml', 'mapper.outputs') if m in sys.modules])\n"
+        "print([m for m in ('numpy', 'torch', 'yaml', 'mapper.io.outputs') if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     lines = done.stdout.strip().splitlines()

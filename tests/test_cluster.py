@@ -16,8 +16,8 @@ distributed = pytest.importorskip("distributed")
 
 from conftest import FIXTURE_ATLAS, HERE  # noqa: E402
 from fixture_cluster import build  # noqa: E402
-from mapper.batch import run_batch  # noqa: E402
-from mapper.cluster import (  # noqa: E402
+from mapper.io.batch import run_batch  # noqa: E402
+from mapper.io.cluster import (  # noqa: E402
     _verified_place, connect, plan, run_cluster_batch, worker_spec)
 from mapper.errors import ModelError, UsageError  # noqa: E402
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from mapper.cooccurrence import lift_matrix, stack_inputs
+from mapper.model.cooccurrence import lift_matrix, stack_inputs
 
 
 def test_lift_is_positive_for_pairs_seen_together_and_zero_for_unused_techniques():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mapper import data
+from mapper.kb import releases as data
 from mapper.errors import AtlasDataError, DownloadError, UsageError
 from mapper.files import sha256_bytes, sha256_file
 

@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mapper.encoders import CachedEncoder, SentenceTransformerEncoder, _registry, verify_files
+from mapper.encode.encoders import CachedEncoder, SentenceTransformerEncoder, _registry, verify_files
 from mapper.errors import ModelError
 
 
@@ -63,7 +63,7 @@ def test_real_encoder_embeds_normalised_rows():
 
 
 def test_numpy_encoder_refuses_tampered_weights(tmp_path, monkeypatch):
-    from mapper.encoders import NumpyBertEncoder
+    from mapper.encode.encoders import NumpyBertEncoder
 
     copy = tmp_path / "model"
     shutil.copytree(_model_dir(), copy)

@@ -13,10 +13,10 @@ from atlas_eval.harness import run_eval
 from atlas_eval.methods import Context, parse_method
 from atlas_eval.report import render_markdown, render_table, write_outputs
 from atlas_eval.runner import make_folds
-from mapper.encoders import CachedEncoder
+from mapper.encode.encoders import CachedEncoder
 from mapper.errors import InputError, UsageError
-from mapper.features import FEATURE_NAMES
-from mapper.index import TechniqueIndex
+from mapper.model.features import FEATURE_NAMES
+from mapper.encode.index import TechniqueIndex
 
 from conftest import LATEST
 
@@ -79,7 +79,7 @@ def test_loco_folds_never_train_on_the_held_out_study(mini_kb):
 
 
 def test_write_ups_being_scored_are_held_out_of_training_by_cross_validation(mini_kb, tmp_path):
-    from mapper.writeups import WriteUp
+    from mapper.model.writeups import WriteUp
 
     train = [WriteUp(f"w{n}", f"text {n}", ("AML.T0051",) if n % 2 else ()) for n in range(12)]
     path = tmp_path / "items.jsonl"
@@ -195,7 +195,7 @@ class MemoriseWriteups:
 
 
 def test_no_leakage_write_ups_scored_are_never_trained_on(ctx, tmp_path, monkeypatch):
-    from mapper.writeups import WriteUp
+    from mapper.model.writeups import WriteUp
 
     monkeypatch.setitem(methods_mod.BUILTIN, "memorise", MemoriseWriteups)
     train = [WriteUp(f"w{n}", f"write-up number {n}", ("AML.T0051",)) for n in range(10)]
@@ -210,7 +210,7 @@ def test_no_leakage_write_ups_scored_are_never_trained_on(ctx, tmp_path, monkeyp
 
 
 def test_a_saved_model_is_refused_on_the_write_ups_it_learned_from(ctx, tmp_path):
-    from mapper.writeups import WriteUp
+    from mapper.model.writeups import WriteUp
 
     path = tmp_path / "items.jsonl"
     path.write_text(json.dumps({"id": "w1", "text": "a chatbot", "techniques": ["AML.T0051"]}) + "\n")
@@ -297,7 +297,7 @@ def test_a_saved_model_is_refused_on_held_out_case_studies(ctx, older, mini_mapp
 
 
 def test_method_options_are_typed_from_the_signature():
-    from mapper.stacker import Stacker
+    from mapper.model.stacker import Stacker
 
     _, _, params = parse_method("default:ai_gate=false,drop_features=head_vote_max,head_C=0.25,inner_folds=2")
     assert params == {"ai_gate": False, "drop_features": ("head_vote_max",), "head_C": 0.25, "inner_folds": 2}
@@ -380,9 +380,9 @@ def test_a_held_out_studys_canary_reaches_nothing_fitted_in_its_fold(ctx, monkey
 def test_doc_fields_option_is_validated_and_keeps_its_own_index(mini_kb, tiny_encoder, tmp_path):
     from atlas_eval.harness import parse_doc_fields
 
-    from mapper.encoders import CachedEncoder
-    from mapper.index import DEFAULT_DOC_FIELDS
-    from mapper.rank import open_index
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import DEFAULT_DOC_FIELDS
+    from mapper.pipeline import open_index
 
     assert parse_doc_fields(None) == DEFAULT_DOC_FIELDS
     assert parse_doc_fields("name, description") == ("name", "description")

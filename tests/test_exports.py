@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mapper.errors import InputError, UsageError
-from mapper.exports import (
+from mapper.io.exports import (
     EXPORT_FORMATS,
     MEDIA_TYPES,
     STIX_NAMESPACE,
@@ -19,7 +19,7 @@ from mapper.exports import (
 )
 from mapper.kb import load_kb, tactic_shortname
 from mapper.result import Evidence, TacticRef
-from mapper.review import Review, ReviewedTechnique, reviewed_techniques
+from mapper.model.reviews import Review, ReviewedTechnique, reviewed_techniques
 
 from conftest import RELEASES, SHARED_ATLAS, needs_shared
 

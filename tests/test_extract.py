@@ -13,9 +13,9 @@ import zipfile
 
 import pytest
 
-from mapper import extract
+from mapper.serve import extract
 from mapper.errors import InputError
-from mapper.extract import Extracted, extract_text, sniff
+from mapper.serve.extract import Extracted, extract_text, sniff
 
 from conftest import ROOT
 
@@ -265,7 +265,7 @@ def test_parsers_load_lazily_and_the_child_imports_nothing_heavy():
     heavy = ["pypdf", "docx", "inscriptis", "lxml", "numpy", "torch"]
     probe = (
         "import json, sys\n"
-        "import mapper.extract as m\n"
+        "import mapper.serve.extract as m\n"
         "before = [n for n in %r if n in sys.modules]\n"
         "m._parse('pdf', sys.stdin.buffer.read())\n"
         "m._parse('docx', %r)\n"
@@ -276,4 +276,4 @@ def test_parsers_load_lazily_and_the_child_imports_nothing_heavy():
     before, after = json.loads(run.stdout)
     assert before == []  # importing the module (as the CLI does) loads no parser
     assert "pypdf" in after and "docx" in after
-    assert "numpy" not in after and "torch" not in after and "mapper.rank" not in after
+    assert "numpy" not in after and "torch" not in after and "mapper.pipeline" not in after

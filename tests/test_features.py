@@ -1,6 +1,6 @@
 import numpy as np
 
-from mapper.features import FEATURE_NAMES, Exemplars, Hierarchy, knn_scores
+from mapper.model.features import FEATURE_NAMES, Exemplars, Hierarchy, knn_scores
 
 
 def test_knn_best_and_vote_per_label():
@@ -34,7 +34,7 @@ def test_feature_names_are_unique():
 
 
 def test_unit_features_equal_scoring_each_unit_alone(mini_mapper):
-    from mapper.features import query_features, unit_features
+    from mapper.model.features import query_features, unit_features
 
     scorers = mini_mapper.ranker.scorers_
     texts = ["poison the training data", "query the model API", "a chatbot was manipulated"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mapper.errors import ModelError
-from mapper.index import TechniqueIndex, technique_document
-from mapper.sparse import SparseText
+from mapper.encode.index import TechniqueIndex, technique_document
+from mapper.encode.tfidf import SparseText
 from mapper.store import load_artifact, save_artifact
 
 

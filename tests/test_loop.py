@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atlas_eval.loop import NOTHING, simulated_review, summarise
-from mapper.writeups import WriteUp
+from mapper.model.writeups import WriteUp
 
 
 def test_simulated_review_keeps_gold_and_rejects_the_rest(mini_mapper):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mapper.operating import OperatingPoint, band
+from mapper.model.operating_point import OperatingPoint, band
 
 PROBA = np.array([[0.8, 0.1, 0.2], [0.3, 0.6, 0.1], [0.05, 0.5, 0.45], [0.2, 0.2, 0.9]])
 TRUTH = np.array([[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=bool)

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from mapper.kb import load_kb, tactic_shortname
-from mapper.outputs import NO_TECHNIQUE, navigator_layer, render, render_table, technique_text
+from mapper.io.outputs import NO_TECHNIQUE, navigator_layer, render, render_table, technique_text
 from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
 
 from conftest import LATEST, SHARED_ATLAS, needs_shared

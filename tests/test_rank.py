@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mapper.errors import InputError, UsageError
-from mapper.learn import TechniqueRanker
-from mapper.outputs import render
-from mapper.rows import training_queries
-from mapper.rank import Mapper
+from mapper.model.ranker import TechniqueRanker
+from mapper.io.outputs import render
+from mapper.model.rows import training_queries
+from mapper.pipeline import Mapper
 
 from conftest import LATEST, needs_shared
 
@@ -24,7 +24,7 @@ def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
     fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
     assert fitted is ranker
     assert ranker.classes_ == mini_mapper.index.ids
-    assert ranker.stacker_.coef_.shape == (ranker.n_features_in_,)
+    assert ranker.stacker_.first_.coef.shape == (ranker.n_features_in_,)
     # the stack's out-of-fold scores of every training query, from which the threshold was chosen
     assert ranker.stacker_.oof_proba_.shape[1] == len(ranker.classes_)
     assert 0.0 < ranker.threshold_ < 1.0
@@ -154,9 +154,9 @@ def mapper_without_tay(tmp_path_factory):
         pytest.skip("../shared/atlas not present")
     import dataclasses
 
-    from mapper.encoders import CachedEncoder, get_encoder
+    from mapper.encode.encoders import CachedEncoder, get_encoder
     from mapper.kb import load_kb
-    from mapper.rank import open_index
+    from mapper.pipeline import open_index
 
     kb = load_kb(LATEST)
     kb = dataclasses.replace(kb, case_studies=[c for c in kb.case_studies if c.id != "AML.CS0009"])
@@ -230,8 +230,8 @@ class _Terminal(io.StringIO):
 
 
 def test_a_first_run_says_what_it_builds_at_a_terminal_only(mini_kb, tiny_encoder, tmp_path, monkeypatch):
-    from mapper.encoders import CachedEncoder
-    from mapper.rank import open_index
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.pipeline import open_index
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)

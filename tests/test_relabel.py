@@ -4,8 +4,8 @@ import pytest
 
 from mapper.errors import UsageError
 from mapper.kb.crosswalk import Crosswalk
-from mapper.outputs import navigator_layer, render
-from mapper.relabel import in_release
+from mapper.io.outputs import navigator_layer, render
+from mapper.kb.relabel import in_release
 from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
 
 TEXT = "They uploaded a tampered dataset to a public hub and a malicious tool for the AI agent."
@@ -13,9 +13,9 @@ TEXT = "They uploaded a tampered dataset to a public hub and a malicious tool fo
 
 @pytest.fixture
 def v6_mapper(v6_old, tiny_encoder, tmp_path):
-    from mapper.encoders import CachedEncoder
-    from mapper.index import TechniqueIndex
-    from mapper.rank import Mapper
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import TechniqueIndex
+    from mapper.pipeline import Mapper
 
     encoder = CachedEncoder(tiny_encoder)
     return Mapper.from_parts(v6_old, encoder, TechniqueIndex.build(v6_old, encoder), tmp_path / "models", {"C_grid": (1.0,)})

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mapper.relevance import FEATURES, AIRelevance, _balanced_cut, cues_in, relevance_features
+from mapper.model.relevance import FEATURES, AIRelevance, cues_in, relevance_features
 
 
 @pytest.mark.parametrize("text, cues", [
@@ -38,14 +38,6 @@ def test_features_weigh_a_passing_mention_below_a_text_about_ai():
     assert passing[names["own_max"]] == pytest.approx(0.1) and passing[names["shared_max"]] == pytest.approx(0.6)
 
 
-def test_balanced_cut_separates_when_it_can():
-    scores, y = np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])
-    assert _balanced_cut(scores, y) == pytest.approx(0.5)  # midway between 0.2 and 0.8
-    # one positive below every negative: the best cut still keeps the other positives
-    scores, y = np.array([0.05, 0.3, 0.4, 0.7, 0.9]), np.array([1, 0, 0, 1, 1])
-    assert _balanced_cut(scores, y) == pytest.approx(0.55)
-
-
 def test_relevance_model_learns_cut_out_of_fold_and_round_trips():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(1.0, 0.5, (30, 5)), rng.normal(-1.0, 0.5, (20, 5))])
@@ -53,6 +45,7 @@ def test_relevance_model_learns_cut_out_of_fold_and_round_trips():
     model = AIRelevance(inner_folds=4)
     assert model.fit(X, y, np.arange(50)) is model
     assert model.oof_score_.shape == (50,) and 0.0 < model.cut_ < 1.0
-    assert model.score(np.ones(5)) > model.cut_ > model.score(-np.ones(5))
+    assert model.probability(np.ones(5)) > model.cut_ > model.probability(-np.ones(5))
     again = AIRelevance.from_state(model.state())
-    assert again.score(X[3]) == pytest.approx(model.score(X[3])) and again.cut_ == model.cut_
+    assert again.probability(X[3]) == pytest.approx(model.probability(X[3])) and again.cut_ == model.cut_
+    assert list(model.predict(X[[0, 45]])) == [1, 0] and model.predict_proba(X).shape == (50, 2)

@@ -161,14 +161,14 @@ class _SlowEncoder:
 
 
 def _build_slowly(target: str, fixture: str) -> None:
-    from mapper.index import TechniqueIndex
+    from mapper.encode.index import TechniqueIndex
     from mapper.kb import load_kb
 
     TechniqueIndex.load_or_build(Path(target), load_kb(fixture), _SlowEncoder())
 
 
 def test_index_build_killed_midway_is_rebuilt_not_trusted(tmp_path, fixture_atlas, mini_kb):
-    from mapper.index import TechniqueIndex
+    from mapper.encode.index import TechniqueIndex
 
     sys.path.insert(0, str(HERE))
     from conftest import TinyEncoder
@@ -192,11 +192,11 @@ def _train(root: str, fixture: str, queue) -> None:
     sys.path.insert(0, str(HERE))
     from conftest import TinyEncoder
 
-    from mapper.encoders import CachedEncoder
-    from mapper.index import TechniqueIndex
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import TechniqueIndex
     from mapper.kb import load_kb
-    from mapper.learn import TechniqueRanker
-    from mapper.rank import Mapper
+    from mapper.model.ranker import TechniqueRanker
+    from mapper.pipeline import Mapper
 
     fits = []
     original = TechniqueRanker.fit

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mapper.errors import InputError
-from mapper.review import Review, check_review, latest_decisions, review_writeup, reviewed_techniques
+from mapper.model.reviews import Review, check_review, latest_decisions, review_writeup, reviewed_techniques
 
 TEXT = "Adversaries evaded the malware classifier. Then they stole the model through its API."
 
@@ -57,12 +57,12 @@ def test_a_finished_review_becomes_a_training_writeup(mini_kb):
 
 
 def test_rejected_techniques_weigh_more_as_negatives(mini_kb, tiny_encoder):
-    from mapper.encoders import CachedEncoder
-    from mapper.index import TechniqueIndex
-    from mapper.learn import TechniqueRanker
-    from mapper.rows import build_rows, training_queries
-    from mapper.scorers import CaseStudyScorers
-    from mapper.writeups import WriteUp
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import TechniqueIndex
+    from mapper.model.ranker import TechniqueRanker
+    from mapper.model.rows import build_rows, training_queries
+    from mapper.model.base_scorers import CaseStudyScorers
+    from mapper.model.writeups import WriteUp
 
     encoder = CachedEncoder(tiny_encoder)
     index = TechniqueIndex.build(mini_kb, encoder)
@@ -73,10 +73,14 @@ def test_rejected_techniques_weigh_more_as_negatives(mini_kb, tiny_encoder):
     scorers = CaseStudyScorers().fit(mini_kb.case_studies, mini_kb, index, encoder, writeups)
     queries = training_queries(mini_kb.case_studies, writeups=writeups)
     rows = build_rows(queries, scorers, encoder, mini_kb)
-    weight = ranker._row_weights(queries, rows, writeups, mini_kb)
+    weight = ranker._row_weights(rows)
     last = weight[-1]
     assert last[ranker.classes_.index(b)] == 4.0 and last[ranker.classes_.index(a)] == 1.0
     assert np.all(weight[:-1] == 1.0)
+    # weights follow each row's kind and its own rejections, not its position
+    moved = build_rows(queries[-1:] + queries[:-1], scorers, encoder, mini_kb)
+    assert moved.kinds[0] == "writeup"
+    np.testing.assert_array_equal(ranker._row_weights(moved), np.roll(weight, 1, axis=0))
 
 
 def test_segments_give_the_text_back_and_know_their_techniques():
@@ -90,7 +94,7 @@ def test_segments_give_the_text_back_and_know_their_techniques():
 
 
 def test_explanations_name_case_study_steps_and_mitigations(mini_kb, tiny_encoder):
-    from mapper.explain import explain
+    from mapper.serve.explain import explain
 
     study = mini_kb.case_studies[0]
     step = study.steps[0]

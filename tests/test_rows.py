@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from mapper.encoders import CachedEncoder
-from mapper.features import FEATURE_NAMES
-from mapper.index import TechniqueIndex
-from mapper.rows import build_rows, training_queries
-from mapper.scorers import CaseStudyScorers
+from mapper.encode.encoders import CachedEncoder
+from mapper.model.features import FEATURE_NAMES
+from mapper.encode.index import TechniqueIndex
+from mapper.model.rows import build_rows, training_queries
+from mapper.model.base_scorers import CaseStudyScorers
 
 
 def test_a_studys_own_steps_and_prior_are_masked_in_its_rows(mini_kb, tiny_encoder):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mapper import data
+from mapper.kb import releases as data
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*ROOT.joinpath("mapper").rglob("*.py"), *ROOT.joinpath("eval").rglob("*.py")])

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from mapper.sparse import PARAMS, SparseText
+from mapper.encode.tfidf import PARAMS, SparseText
 
 CORPUS = [
     "Adversaries may poison training data to insert a backdoor into the model.",

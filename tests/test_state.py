@@ -14,7 +14,7 @@ def _build(target: str, fixture: str, queue) -> None:
     sys.path.insert(0, str(HERE))
     from conftest import TinyEncoder
 
-    from mapper.index import TechniqueIndex
+    from mapper.encode.index import TechniqueIndex
     from mapper.kb import load_kb
 
     kb = load_kb(fixture)
@@ -28,16 +28,16 @@ def test_two_processes_building_one_index_build_it_once(tmp_path, fixture_atlas)
     calls = sorted(c for c, _ in results)
     assert calls == [0, 1]  # the second process waited for the lock and reused the first one's index
     assert results[0][1] == results[1][1]
-    from mapper.index import TechniqueIndex
+    from mapper.encode.index import TechniqueIndex
 
     TechniqueIndex.load(tmp_path / "idx")  # complete and verified
 
 
 def test_unwritable_cache_still_maps(mini_kb, tiny_encoder, tmp_path):
     """A cache location that cannot be created (a file stands where a folder should; root ignores chmod)."""
-    from mapper.encoders import CachedEncoder
-    from mapper.index import TechniqueIndex
-    from mapper.rank import Mapper
+    from mapper.encode.encoders import CachedEncoder
+    from mapper.encode.index import TechniqueIndex
+    from mapper.pipeline import Mapper
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from mapper.encoders import CachedEncoder
+from mapper.encode.encoders import CachedEncoder
 
 from conftest import FIXTURE_ATLAS, TinyEncoder
 
@@ -117,8 +117,8 @@ def _blas_threads() -> list[int]:
 @pytest.mark.encoder
 @pytest.mark.filterwarnings("ignore:.*is not a known ATLAS release")
 def test_real_encoder_mapper_from_threads_matches_sequential(tmp_path, monkeypatch):
-    from mapper.encoders import NumpyBertEncoder
-    from mapper.rank import Mapper
+    from mapper.encode.encoders import NumpyBertEncoder
+    from mapper.pipeline import Mapper
 
     first = Mapper.load(atlas=FIXTURE_ATLAS, cache=tmp_path)  # builds the index and trains the ranker
     sequential = [_map_json(first)(text) for text in TEXTS]

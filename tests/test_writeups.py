@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mapper.errors import InputError
-from mapper.writeups import SPLIT_FILE, bundled_writeups, load_writeups, record_digest, writeups_key
+from mapper.model.writeups import SPLIT_FILE, bundled_writeups, load_writeups, record_digest, writeups_key
 
 from conftest import ROOT
 

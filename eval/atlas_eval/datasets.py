@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mapper.errors import InputError
 from mapper.kb import KnowledgeBase
-from mapper.writeups import read_records, select
+from mapper.model.writeups import read_records, select
 
 TASKS = ("steps", "summary", "narrative")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mapper.data import release_for_tag
-from mapper.encoders import CachedEncoder, get_encoder
+from mapper.kb.releases import release_for_tag
+from mapper.encode.encoders import CachedEncoder, get_encoder
 from mapper.errors import UsageError
-from mapper.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
+from mapper.encode.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
 from mapper.kb import load_kb
-from mapper.rank import open_index
-from mapper.writeups import bundled_writeups
+from mapper.pipeline import open_index
+from mapper.model.writeups import bundled_writeups
 
 from atlas_eval.datasets import TASKS, case_study_task, load_labelled_file
 from atlas_eval.methods import DEFAULT_METHODS, Context

@@ -9,7 +9,7 @@ are the evaluation set of that order, and for each k the first k write-ups are r
 2. the reviewer, played by the gold labels, accepts the suggestions that are gold, rejects the
    others, adds the gold techniques it missed, and attaches to each kept technique the sentence of
    the text nearest its gold rationale line, exactly through the product's own review path
-   (:func:`mapper.review.reviewed_techniques`, :func:`mapper.review.review_writeup`);
+   (:func:`mapper.model.reviews.reviewed_techniques`, :func:`mapper.model.reviews.review_writeup`);
 3. the model is retrained with the k reviewed write-ups added (``Workbench.retrain`` does the same);
 4. the evaluation set is scored: ranking metrics on the AI write-ups, and on the others whether
    nothing is listed, as the product lists it.
@@ -33,10 +33,10 @@ from atlas_eval.harness import build_context
 from atlas_eval.methods import Pipeline
 from atlas_eval.metrics import canonical_ranking, predicted_sets, ranking_metrics
 from mapper.files import data_dir
-from mapper.rank import Mapper
-from mapper.review import Review, review_writeup, reviewed_techniques
+from mapper.pipeline import Mapper
+from mapper.model.reviews import Review, review_writeup, reviewed_techniques
 from mapper.text import text_units
-from mapper.writeups import FIRST_FILES, WILD_FILES, WriteUp, load_writeups
+from mapper.model.writeups import FIRST_FILES, WILD_FILES, WriteUp, load_writeups
 
 KS = (0, 5, 10, 20, 40)
 METRICS = ("AP", "R@10", "Success@1")

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from mapper.kb import CaseStudy, KnowledgeBase
-from mapper.learn import PARAM_CHOICES, TechniqueRanker
-from mapper.rank import MIN_SUGGESTIONS
-from mapper.sparse import SparseText
+from mapper.model.estimators import SparseText, TechniqueRanker
+from mapper.model.labels import LabelColumns
+from mapper.model.ranker import PARAM_CHOICES
+from mapper.model.threshold import best_cut
+from mapper.pipeline import MIN_SUGGESTIONS
 from mapper.text import text_units
 
 
@@ -35,20 +37,19 @@ def _run_from_matrix(ids: list[str], classes: list[str], scores: np.ndarray) -> 
 
 
 def _f1_best_cut(run: dict, studies: list[CaseStudy], kb: KnowledgeBase) -> float:
-    """The cut with the best micro-F1 of ``run`` on these studies' narratives."""
+    """The cut with the best micro-F1 of ``run`` on these studies' narratives (ties: the lowest)."""
     gold = {s.id: {kb.resolve_id(t) for t in s.techniques} - {None} for s in studies}
-    best, best_f1 = 0.5, -1.0
-    for cut in np.linspace(0.02, 0.98, 49):
+
+    def micro_f1(cut: float) -> float:
         tp = fp = fn = 0
         for sid, labels in gold.items():
             pred = {t for t, score in run[sid].items() if score >= cut}
             tp += len(labels & pred)
             fp += len(pred - labels)
             fn += len(labels - pred)
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        if f1 > best_f1:
-            best, best_f1 = float(cut), f1
-    return best
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+    return best_cut(np.linspace(0.02, 0.98, 49), micro_f1)
 
 
 def _tune_threshold(method, studies: list[CaseStudy], kb: KnowledgeBase) -> float:
@@ -169,11 +170,7 @@ class RcattStyle:
                     texts.append(step.description)
                     labels.append({tid})
         self.classes_ = sorted({t for ls in labels for t in ls})
-        col = {t: i for i, t in enumerate(self.classes_)}
-        Y = np.zeros((len(texts), len(self.classes_)), dtype=int)
-        for i, ls in enumerate(labels):
-            for t in ls:
-                Y[i, col[t]] = 1
+        Y = LabelColumns(self.classes_, kb.resolve_id).matrix(labels, dtype=int)
         self.vectorizer_ = SparseText().fit(texts)
         X = self.vectorizer_.transform(texts)
         self.model_ = OneVsRestClassifier(LinearSVC(C=self.C, random_state=0)).fit(X, Y)
@@ -203,7 +200,7 @@ ABSTAIN = 1.01  # a threshold no probability reaches
 
 
 class Pipeline:
-    """The project's default pipeline (``mapper.learn.TechniqueRanker``), optionally reconfigured.
+    """The project's default pipeline (``mapper.model.ranker.TechniqueRanker``), optionally reconfigured.
 
     Besides the training studies it learns from the training write-ups the runner gives it, unless
     ``writeups=false``; its per-query operating point is the product's: nothing for a write-up judged

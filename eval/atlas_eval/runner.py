@@ -13,7 +13,7 @@ Protocols:
 - ``zero-shot``: nothing is learned from case studies.
 External labelled files are scored with methods trained on all case studies.
 
-Training write-ups (default: those the shipped model learns from, :func:`mapper.writeups.bundled_writeups`)
+Training write-ups (default: those the shipped model learns from, :func:`mapper.model.writeups.bundled_writeups`)
 go to the methods that learn from them (``learns_writeups``: the default pipeline) in every fold but
 the time split's own (they were written after the older release) and the zero-shot protocol's. Where labelled files being scored are among them,
 those items are scored by cross-validation over write-ups: ``WRITEUP_FOLDS`` folds, each

@@ -1,4 +1,4 @@
-"""Freezing a dev/test split of labelled write-up files (reading one: :func:`mapper.writeups.select`).
+"""Freezing a dev/test split of labelled write-up files (reading one: :func:`mapper.model.writeups.select`).
 
 The test half is chosen once, before anything is tuned, and recorded in ``split.json`` beside
 the files with a digest of each test record. Loading the test half checks every digest, so a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mapper.errors import InputError
 from mapper.files import atomic_write_text
-from mapper.writeups import SPLIT_FILE, read_records, record_digest
+from mapper.model.writeups import SPLIT_FILE, read_records, record_digest
 
 
 def _order(rec_id: str) -> str:

@@ -142,7 +142,7 @@ def part_warm(atlas: str, text_file: str, runs: int) -> dict:
 
 
 def part_encoder(corpus: str, sample: int, backend: str) -> dict:
-    from mapper.encoders import get_encoder
+    from mapper.encode.encoders import get_encoder
     from mapper.text import text_units
 
     texts = [json.loads(line)["text"] for line in open(corpus, encoding="utf-8")]
@@ -189,8 +189,8 @@ def part_limit(corpus: str, sample: str) -> dict:
     """Where the encoder's time goes: its FLOP/s against the CPU's, from the tokens it really encodes."""
     from threadpoolctl import threadpool_info
 
-    from mapper.bert import NumpyBert
-    from mapper.encoders import _resolve, default_encoder_name
+    from mapper.encode.bert import NumpyBert
+    from mapper.encode.encoders import _resolve, default_encoder_name
     from mapper.text import text_units
 
     texts = [json.loads(line)["text"] for line in open(corpus, encoding="utf-8")]
@@ -251,7 +251,7 @@ def part_dask(atlas: str, corpus: str, workers: str, partition: str, out: str) -
     import resource as _resource
 
     from mapper import Mapper
-    from mapper.cluster import connect, prepare_workers, run_cluster_batch, worker_spec
+    from mapper.io.cluster import connect, prepare_workers, run_cluster_batch, worker_spec
     from mapper.files import cache_dir
 
     mapper = Mapper.load(atlas=atlas)
@@ -291,7 +291,7 @@ def part_precision(atlas: str, n: str) -> dict:
     import numpy as np
     import torch
 
-    from mapper.encoders import get_encoder
+    from mapper.encode.encoders import get_encoder
     from mapper.kb import load_kb
 
     kb = load_kb(atlas)

@@ -1,6 +1,6 @@
 """Knowledge base: the parsed ATLAS release, whichever file format it came in."""
 
-from mapper.kb.clean import clean_text
+from mapper.text import clean_text
 from mapper.kb.diff import diff_kb
 from mapper.kb.load import load_kb, parse
 from mapper.kb.model import (

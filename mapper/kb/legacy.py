@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mapper.errors import AtlasDataError
-from mapper.kb.clean import clean_text
+from mapper.text import clean_text
 from mapper.kb.fields import attack_id, iso, maturity, require
 from mapper.kb.model import CaseStudy, KnowledgeBase, Mitigation, Step, Tactic, Technique
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from mapper.data import AtlasSource, known_releases, locate
+from mapper.kb.releases import AtlasSource, known_releases, locate
 from mapper.errors import AtlasDataError, ModelError
 from mapper.files import cache_dir
 from mapper.kb.legacy import parse_legacy
@@ -88,6 +88,6 @@ def _read_doc(path: Path, sha256: str) -> dict:
 
 
 def load_kb(path: str | Path | None = None, release: str | None = None, download: bool = True) -> KnowledgeBase:
-    """Locate ATLAS data (see :func:`mapper.data.locate`) and parse it, whichever its format."""
+    """Locate ATLAS data (see :func:`mapper.kb.releases.locate`) and parse it, whichever its format."""
     source = locate(path, release=release, download=download)
     return parse(_read_doc(source.path, source.sha256), source.path, source)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from mapper.data import AtlasSource
+from mapper.kb.releases import AtlasSource
 from mapper.errors import UsageError
 from mapper.kb.links import successors, predecessors
 
@@ -124,6 +124,14 @@ class KnowledgeBase:
         """IDs of the techniques ATLAS lists for ``platform`` (any spelling :meth:`platform_name` accepts)."""
         name = self.platform_name(platform)
         return [tid for tid, tech in self.techniques.items() if name in tech.platforms]
+
+    def ai_specific(self, technique_id: str) -> bool:
+        """One of ATLAS's own techniques: no ATT&CK reference on the technique or its parent."""
+        tech = self.techniques.get(technique_id)
+        if tech is None or tech.attack_id:
+            return False
+        parent = self.techniques.get(tech.parent) if tech.parent else None
+        return parent is None or not parent.attack_id
 
     def resolve_id(self, technique_id: str) -> str | None:
         """A label as this release names it, or None if it cannot.

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from mapper import __version__
 from mapper.errors import AtlasDataError, InputError, MapperError, ModelError, NotFoundError, UsageError
-from mapper.review import Review
+from mapper.model.reviews import Review
 from mapper.serve.security import CSRF_COOKIE, LOOPBACK_NAMES, BodyTooLarge, CsrfSigner, Guard, same
 from mapper.serve.workbench import Workbench
 
@@ -167,7 +167,7 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
 
     async def _extract(upload: UploadFile, limit: int):
         """(extracted text, file name) of an upload."""
-        from mapper.extract import extract_text
+        from mapper.serve.extract import extract_text
 
         data = await upload.read(limit + 1)
         return await run(extract_text, data, upload.filename, limit), Path(upload.filename or "upload").name

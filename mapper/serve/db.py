@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mapper.errors import InputError, NotFoundError, OutputError, UsageError
-from mapper.review import Review
+from mapper.model.reviews import Review
 
 STATUSES = ("new", "in review", "done")
 SCHEMA = """

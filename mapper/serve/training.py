@@ -7,9 +7,9 @@ are scored with the results the earlier versions gave before those reviews exist
 
 from __future__ import annotations
 
-from mapper.review import latest_decisions, review_writeup, reviewed_techniques
+from mapper.model.reviews import latest_decisions, review_writeup, reviewed_techniques
 from mapper.serve.db import Database
-from mapper.writeups import WriteUp, bundled_writeups
+from mapper.model.writeups import WriteUp, bundled_writeups
 
 RANKED = 10
 
@@ -66,7 +66,7 @@ def train_from_reviews(db: Database, mapper, root, on_recorded=None):
     """Train a model on the case studies, the bundled write-ups and every finished review, and record it
     as a new version (``on_recorded(version)`` is called as soon as it is recorded, before training).
     Returns (version, the new Mapper); making it the active version is the caller's choice."""
-    from mapper.rank import Mapper
+    from mapper.pipeline import Mapper
 
     finished = finished_reviews(db, mapper.kb)
     ids, reviewed = [r["id"] for r, _ in finished], [w for _, w in finished]
@@ -77,7 +77,7 @@ def train_from_reviews(db: Database, mapper, root, on_recorded=None):
     if on_recorded:
         on_recorded(version)
     try:
-        trained = Mapper.from_parts(mapper.kb, mapper.encoder, mapper.index, root, mapper.ranker.get_params(),
+        trained = Mapper.from_parts(mapper.kb, mapper.encoder, mapper.index, root, mapper.ranker.params(),
                                     writeups=bundled_writeups() + reviewed)
     except Exception as exc:
         db.update_model(version, status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -90,11 +90,11 @@ def train_from_reviews(db: Database, mapper, root, on_recorded=None):
 
 def load_version(db: Database, version: int, base, root):
     """The Mapper of a recorded version, from the cache (or retrained from the recorded write-ups)."""
-    from mapper.rank import Mapper
+    from mapper.pipeline import Mapper
 
     model = db.model(version)
     if not model["training"]:
         return base
     reviewed = [writeup_from_dict(d) for d in model["training"]]
-    return Mapper.from_parts(base.kb, base.encoder, base.index, root, base.ranker.get_params(),
+    return Mapper.from_parts(base.kb, base.encoder, base.index, root, base.ranker.params(),
                              writeups=bundled_writeups() + reviewed)

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from mapper.errors import InputError, UsageError
-from mapper.review import Review, check_review, latest_decisions, reviewed_techniques
+from mapper.model.reviews import Review, check_review, latest_decisions, reviewed_techniques
 from mapper.serve.db import Database
 from mapper.serve.training import load_version, train_from_reviews
 
@@ -51,7 +51,7 @@ class Workbench:
     @classmethod
     def open(cls, db_path: Path, atlas=None, release=None, model=None, cache=None) -> "Workbench":
         from mapper.files import cache_dir
-        from mapper.rank import Mapper
+        from mapper.pipeline import Mapper
 
         return cls(db_path, Mapper.load(atlas=atlas, model=model, release=release, cache=cache),
                    Path(cache) if cache else cache_dir())
@@ -79,7 +79,7 @@ class Workbench:
         return result
 
     def create_report(self, text: str, title: str | None = None, source: str = "pasted") -> dict:
-        from mapper.explain import explain_result
+        from mapper.serve.explain import explain_result
 
         if not text.strip():
             raise InputError("the write-up is empty; paste its text or upload a file")
@@ -118,7 +118,7 @@ class Workbench:
 
     def page(self, report_id: str) -> tuple[dict, dict]:
         """A report and what its page shows; techniques added by reviewers get their "why" here."""
-        from mapper.explain import explain
+        from mapper.serve.explain import explain
         from mapper.serve.pages import report_view
 
         report = self.report(report_id)
@@ -130,7 +130,7 @@ class Workbench:
 
     def export(self, report_id: str, fmt: str) -> tuple[str, str, str]:
         """(content, media type, file name) of a reviewed report: accepted and added techniques only."""
-        from mapper.exports import MEDIA_TYPES, export
+        from mapper.io.exports import MEDIA_TYPES, export
 
         if fmt not in MEDIA_TYPES:
             raise UsageError(f"unknown export format {fmt!r}; choose one of: {', '.join(MEDIA_TYPES)}")
@@ -164,7 +164,7 @@ class Workbench:
 
     @cached_property
     def _search(self):
-        from mapper.search import TechniqueSearch
+        from mapper.encode.search import TechniqueSearch
 
         return TechniqueSearch(self.base.kb)
 

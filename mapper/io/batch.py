@@ -1,0 +1,129 @@
+"""Map many write-ups in one run: one output line per input line, in order, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from mapper.errors import InputError, OutputError
+from mapper.io.inputs import iter_records
+from mapper.pipeline import MIN_SUGGESTIONS, Mapper
+from mapper.text import MAX_TEXT_CHARS
+
+
+def _done_lines(out: Path) -> int:
+    """Complete lines already in ``out``; a torn last line (crash mid-write) is cut off."""
+    if not out.exists():
+        return 0
+    with open(out, "rb+") as handle:
+        data = handle.read()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            handle.truncate(keep)
+    return data[:keep].count(b"\n")
+
+
+# JSON leaves these unescaped, yet many line readers (Python's str.splitlines among them) break lines at them
+_LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def jsonl_line(row: dict) -> str:
+    """One JSONL line that every line reader sees as one line."""
+    text = json.dumps(row, ensure_ascii=False)
+    for char, escaped in _LINE_BREAKS_JSON_KEEPS.items():
+        text = text.replace(char, escaped)
+    return text + "\n"
+
+
+# Records whose sentences are encoded together. Chunks are fixed by line number (lines 1-64, 65-128, ...) and
+# the encoder's cache is emptied between them, so a record's embeddings depend only on its own chunk: a resumed
+# run, or a cluster whose partitions are whole chunks (mapper.io.cluster), writes the same bytes as one pass.
+CHUNK = 64
+
+
+def chunk_of(line: int) -> int:
+    return (line - 1) // CHUNK
+
+
+def output_lines(mapper: Mapper, records, skip: int = 0, top_k: int = 10, threshold: float | None = None,
+                 max_chars: int = MAX_TEXT_CHARS, platform: str | None = None,
+                 min_suggestions: int = MIN_SUGGESTIONS):
+    """(its output line as bytes, whether it is an error line) for every record after line ``skip``, chunk by chunk."""
+    chunk: list = []
+    for record in records:
+        if chunk and chunk_of(record.line) != chunk_of(chunk[0].line):
+            yield from _map_chunk(mapper, chunk, skip, top_k, threshold, max_chars, platform, min_suggestions)
+            chunk = []
+        if chunk_of(record.line) >= chunk_of(skip + 1):  # chunks wholly done are not mapped again
+            chunk.append(record)
+    if chunk:
+        yield from _map_chunk(mapper, chunk, skip, top_k, threshold, max_chars, platform, min_suggestions)
+
+
+def _map_chunk(mapper: Mapper, chunk: list, skip: int, *options):
+    mapper.encoder.clear()  # nothing carried over from another chunk
+    mapper.prefetch([r.text for r in chunk if r.error is None], options[2])
+    for record in chunk:
+        if record.line > skip:
+            row = _row(mapper, record, *options)
+            yield jsonl_line(row).encode("utf-8"), "error" in row
+
+
+def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshold: float | None = None,
+              resume: bool = False, max_chars: int = MAX_TEXT_CHARS, progress: bool = False,
+              platform: str | None = None, min_suggestions: int = MIN_SUGGESTIONS) -> dict:
+    if platform:
+        mapper.kb.platform_name(platform)  # a bad platform fails here, before the output is touched
+    skip = _done_lines(out) if resume else 0
+    stats = {"written": 0, "errors": 0, "skipped": skip}
+    mode = "ab" if resume else "wb"
+    with open(out, mode) as handle:
+        # input is streamed, so memory does not grow with the file
+        for line, error in output_lines(mapper, iter_records(Path(source), max_chars), skip, top_k, threshold,
+                                        max_chars, platform, min_suggestions):
+            stats["errors"] += error
+            # one write per record, flushed, so an interruption loses at most the line in flight
+            handle.write(line)
+            handle.flush()
+            stats["written"] += 1
+            if progress and stats["written"] % 10 == 0:
+                print(f"\r{stats['written'] + skip} done", end="", file=sys.stderr, flush=True)
+        os.fsync(handle.fileno())
+    if progress:
+        print(file=sys.stderr)
+    return stats
+
+
+def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars: int,
+         platform: str | None, min_suggestions: int) -> dict:
+    if record.error is not None:
+        return {"id": record.id, "line": record.line, "error": record.error}
+    try:
+        result = mapper.map(record.text, top_k=top_k, threshold=threshold, max_chars=max_chars, platform=platform,
+                            min_suggestions=min_suggestions)
+    except InputError as exc:  # this record is bad, not the run
+        return {"id": record.id, "line": record.line, "error": str(exc)}
+    return {"id": record.id, "line": record.line, **result.to_dict()}
+
+
+def jsonl_to_parquet(jsonl: Path, parquet: Path) -> None:
+    """A batch's JSONL output as Parquet: one row per line, with ``line``, ``id``, ``error`` and ``result``
+    (the whole JSON line, so nothing is lost in translation). Written to a temporary file, then renamed."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise OutputError(f"{parquet}: Parquet output needs pyarrow: pip install 'atlas-mapper[dask]'") from None
+    columns: dict[str, list] = {"line": [], "id": [], "error": [], "result": []}
+    with open(jsonl, "rb") as handle:
+        for raw in handle:
+            row = json.loads(raw)
+            columns["line"].append(row.get("line"))
+            columns["id"].append(row.get("id"))
+            columns["error"].append(row.get("error"))
+            columns["result"].append(raw.decode("utf-8").rstrip("\n"))
+    tmp = parquet.with_name(f".{parquet.name}.tmp")
+    pq.write_table(pa.table(columns), tmp)
+    os.replace(tmp, parquet)
