@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	# The CPU build of torch first: anything else pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,serve,dask]'
+	$(BIN)/pip install --quiet -e '.[test,serve,dask,eval]'
 	touch $@
 
 demo: setup

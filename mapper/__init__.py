@@ -1,6 +1,16 @@
 """atlas-mapper: map incident write-ups to MITRE ATLAS techniques.
 
-Pipeline, in import order: data -> kb -> text -> encoders -> index -> rank -> outputs.
+The data flows one way, and the folders follow it (each imports only from those before it):
+
+- ``errors``, ``files``, ``store``, ``progress``, ``text``, ``result``: helpers below everything;
+- ``kb``: an ATLAS release (found, verified, downloaded) parsed into the knowledge base;
+- ``encode``: sentence vectors (the numpy BERT), TF-IDF, the technique index and search;
+- ``model``: per-technique features and the learned parts (scorers, stacked logistic stages with
+  co-occurrence, operating point, AI relevance) composed in ``TechniqueRanker``;
+- ``pipeline``: :class:`Mapper`, which loads or trains all of it and maps text to a ``MappingResult``;
+- ``io``: inputs, outputs, exports, batch and the Dask cluster; ``serve``: the web app; ``cli``.
+
+The evaluation harness (``eval/atlas_eval``) imports this package; this package never imports it.
 """
 
 from mapper.errors import MapperError

@@ -189,8 +189,8 @@ def batch_command(
 
 def _cluster_batch(client, local: bool, mapper, model, source: Path, out: Path, resume: bool, partition_size: int,
                    ship: Optional[bool], options: dict) -> dict:
-    from mapper.io.cluster import run_cluster_batch, worker_spec
     from mapper.files import cache_dir
+    from mapper.io.cluster import run_cluster_batch, worker_spec
 
     if options["platform"]:
         mapper.kb.platform_name(options["platform"])  # a bad platform fails before any worker starts
@@ -216,8 +216,8 @@ def train_command(
 
     if reviews is not None:
         from mapper.files import cache_dir
-        from mapper.serve.training import train_from_reviews
         from mapper.serve.db import Database
+        from mapper.serve.training import train_from_reviews
 
         if not reviews.is_file():
             raise InputError(f"{reviews} does not exist; give the --db file of 'atlas-mapper serve'")
@@ -370,8 +370,8 @@ def _diff_text(diff: dict) -> str:
 @techniques_app.command("show")
 def techniques_show(technique_id: Annotated[str, typer.Argument(help="e.g. AML.T0051")], atlas: AtlasOpt = None, release: ReleaseOpt = None):
     """Print one technique: tactics, description, sub-techniques, mitigations."""
-    from mapper.kb import load_kb
     from mapper.io.outputs import technique_text
+    from mapper.kb import load_kb
 
     kb = load_kb(atlas, release=release)
     asked = technique_id.strip().upper()
@@ -392,8 +392,8 @@ def techniques_search(
     release: ReleaseOpt = None,
 ):
     """Find techniques by words (TF-IDF over names and descriptions; no model needed)."""
-    from mapper.kb import load_kb
     from mapper.encode.search import TechniqueSearch
+    from mapper.kb import load_kb
 
     kb = load_kb(atlas, release=release)
     hits = TechniqueSearch(kb, platform).by_words(words, limit)

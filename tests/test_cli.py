@@ -177,3 +177,13 @@ def test_data_diff_cli(capsys):
     assert code == 0 and "AML.T0045 ML Intellectual Property Theft -> AML.T0048.004" in out
     code, out, _ = run(capsys, "data", "diff", old, new, "--format", "json")
     assert "AML.T0048.004" in [r["id"] for r in json.loads(out)["added"]]
+
+
+def test_eval_without_the_eval_extra_names_the_install(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ir_measures" else real(name, *a))
+    code, _, err = run(capsys, "eval", "--task", "narrative", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "ir_measures missing" in err and "pip install 'atlas-mapper[eval]'" in err

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from mapper.errors import AtlasDataError
-from mapper.kb import clean_text, diff_kb, load_kb, tactic_shortname
+from mapper.kb import diff_kb, load_kb, tactic_shortname
+from mapper.text import clean_text
 
 from conftest import RELEASES, needs_shared
 

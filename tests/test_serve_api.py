@@ -313,3 +313,32 @@ def test_an_unexpected_error_is_json_500(bench, monkeypatch):
     client = TestClient(create_app(bench), base_url=LOCAL, raise_server_exceptions=False)
     response = client.get("/api/techniques", params={"q": "x"})
     assert response.status_code == 500 and "ZeroDivisionError" in response.json()["error"]
+
+
+def test_openapi_declares_the_bearer_scheme_and_needs_the_token(bench):
+    token = "s3cret-token-for-tests"
+    client = TestClient(create_app(bench, token=token, hosts=None), base_url="http://workbench.example")
+    assert client.get("/openapi.json").status_code == 401
+    assert client.get("/static/app.js").status_code == 401
+    assert client.get("/static/app.js", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/static/other.js", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()
+    [(name, scheme)] = spec["components"]["securitySchemes"].items()
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    api = [op for path, ops in spec["paths"].items() if path.startswith("/api/") for op in ops.values()]
+    assert len(api) >= 10 and all({name: []} in op["security"] for op in api)
+    assert "security" not in spec["paths"]["/healthz"]["get"]  # liveness stays open
+
+
+def test_every_state_changing_route_refuses_a_cross_site_request(client):
+    """The CSRF check is a dependency of the routers, so a route cannot forget it: every API operation
+    that changes state, and every page form, refuses a request from another origin."""
+    spec = client.get("/openapi.json").json()
+    targets = [(method.upper(), path.replace("{report_id}", "r1").replace("{version}", "1"))
+               for path, ops in spec["paths"].items() for method in ops if method not in ("get", "head", "options")]
+    targets += [("POST", "/reports"), ("POST", "/reports/r1/status"), ("POST", "/models/retrain"),
+                ("POST", "/models/1/activate")]
+    assert len(targets) >= 10
+    for method, path in targets:
+        response = client.request(method, path, json={}, headers={"Origin": "http://attacker.example"})
+        assert response.status_code == 403 and "cross-site" in response.json()["error"], (method, path)

@@ -137,8 +137,14 @@ def test_installed_wheel_maps_from_outside_the_checkout(tmp_path):
     (work / "labelled.yaml").write_text(LABELLED)
     # the pipeline as `map` trained it (retraining it inside eval would take a minute more)
     [trained] = [d for d in (tmp_path / "cache" / "ranker").iterdir() if d.is_dir()]
-    report = json.loads(_run([script, "eval", "--task", "labelled.yaml", "-m", "tfidf", "-m", f"default:model_dir={trained}",
-                              "--format", "json", *atlas], work, env).stdout)
+    eval_args = [script, "eval", "--task", "labelled.yaml", "-m", "tfidf", "-m", f"default:model_dir={trained}",
+                 "--format", "json", *atlas]
+    # without the [eval] extra: the harness's own dependencies are absent, and eval says how to get them
+    absent = subprocess.run([str(a) for a in eval_args], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert absent.returncode == 2 and absent.stderr.strip().count("\n") == 0, absent.stderr
+    assert "pip install 'atlas-mapper[eval]'" in absent.stderr
+    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile", f"{wheel}[eval]"], tmp_path, env)
+    report = json.loads(_run(eval_args, work, env).stdout)
     assert report["dataset"]["queries"] == 3 and report["dataset"]["out_of_scope"] == 1
     assert report["dataset"]["mapped_labels"] == {"AML.T0115.000": "AML.T0019"}  # the crosswalk data shipped
     assert len(report["methods"]) == 2

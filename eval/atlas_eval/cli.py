@@ -13,6 +13,19 @@ import typer
 from mapper.cli import choices
 
 EvalFormat = choices("EvalFormat", ("table", "json", "markdown"))
+# What only the harness needs: the [eval] extra, never a dependency of the mapper itself.
+EVAL_MODULES = ("ir_measures", "matplotlib")
+
+
+def require_eval_extra() -> None:
+    from importlib.util import find_spec
+
+    from mapper.errors import UsageError
+
+    missing = [name for name in EVAL_MODULES if find_spec(name) is None]
+    if missing:
+        raise UsageError(f"atlas-mapper eval needs the [eval] extra ({', '.join(missing)} missing): "
+                         "pip install 'atlas-mapper[eval]'")
 Subset = choices("Subset", ("dev", "test"))
 
 
@@ -37,6 +50,7 @@ def register(app) -> None:
         import shlex
         import sys
 
+        require_eval_extra()
         from atlas_eval.harness import parse_doc_fields, run_eval
 
         reports = run_eval(task, protocol, train_release, methods, max_folds, atlas, release, model,

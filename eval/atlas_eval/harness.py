@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mapper.kb.releases import release_for_tag
-from mapper.encode.encoders import CachedEncoder, get_encoder
-from mapper.errors import UsageError
-from mapper.encode.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
-from mapper.kb import load_kb
-from mapper.pipeline import open_index
-from mapper.model.writeups import bundled_writeups
-
 from atlas_eval.datasets import TASKS, case_study_task, load_labelled_file
 from atlas_eval.methods import DEFAULT_METHODS, Context
 from atlas_eval.runner import PROTOCOLS, evaluate
+from mapper.encode.encoders import CachedEncoder, get_encoder
+from mapper.encode.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
+from mapper.errors import UsageError
+from mapper.kb import load_kb
+from mapper.kb.releases import release_for_tag
+from mapper.model.writeups import bundled_writeups
+from mapper.pipeline import open_index
 
 
 def parse_doc_fields(spec: str | None) -> tuple[str, ...]:

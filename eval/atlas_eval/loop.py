@@ -33,10 +33,10 @@ from atlas_eval.harness import build_context
 from atlas_eval.methods import Pipeline
 from atlas_eval.metrics import canonical_ranking, predicted_sets, ranking_metrics
 from mapper.files import data_dir
-from mapper.pipeline import Mapper
 from mapper.model.reviews import Review, review_writeup, reviewed_techniques
-from mapper.text import text_units
 from mapper.model.writeups import FIRST_FILES, WILD_FILES, WriteUp, load_writeups
+from mapper.pipeline import Mapper
+from mapper.text import text_units
 
 KS = (0, 5, 10, 20, 40)
 METRICS = ("AP", "R@10", "Success@1")

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import ir_measures
 import numpy as np
-from ir_measures import AP, RR, Success, nDCG, P, R
+from ir_measures import AP, RR, P, R, Success, nDCG
 
 RANKING_MEASURES = [AP, nDCG @ 10, R @ 5, R @ 10, P @ 5, RR, Success @ 1, Success @ 5, Success @ 10]
 RANKING_NAMES = [str(m) for m in RANKING_MEASURES]

@@ -27,12 +27,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from mapper.errors import UsageError
-from mapper.kb import KnowledgeBase
-
 from atlas_eval.datasets import Dataset
 from atlas_eval.methods import Context, parse_method
 from atlas_eval.scoring import build_report
+from mapper.errors import UsageError
+from mapper.kb import KnowledgeBase
 
 PROTOCOLS = ("loco", "temporal", "temporal-studies", "zero-shot")
 WRITEUP_FOLDS = 5

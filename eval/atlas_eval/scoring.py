@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from mapper.kb import KnowledgeBase
-
 from atlas_eval.datasets import Dataset
 from atlas_eval.metrics import (
-    abstention, calibration, canonical_ranking, confidence_intervals, item_report, parent_level_qrels, parent_level_ranking,
-    parent_level_sets, per_tactic, predicted_sets, ranking_metrics, set_counts, set_metrics, silent, to_parent,
+    abstention,
+    calibration,
+    canonical_ranking,
+    confidence_intervals,
+    item_report,
+    parent_level_qrels,
+    parent_level_ranking,
+    parent_level_sets,
+    per_tactic,
+    predicted_sets,
+    ranking_metrics,
+    set_counts,
+    set_metrics,
+    silent,
+    to_parent,
 )
+from mapper.kb import KnowledgeBase
 
 
 def _rounded(values: dict) -> dict:

@@ -17,9 +17,9 @@ sentence-transformers instead.
 from __future__ import annotations
 
 import json
-from functools import cached_property
 import os
 import threading
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np

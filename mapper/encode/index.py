@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from mapper import __version__
+from mapper.encode.tfidf import SparseText
 from mapper.errors import ModelError
 from mapper.files import build_lock, code_fingerprint
 from mapper.kb import KnowledgeBase, Technique
 from mapper.progress import announce
-from mapper.encode.tfidf import SparseText
 from mapper.store import artifact_key, load_artifact, save_artifact
 
 DEFAULT_DOC_FIELDS = ("name", "description", "tactics", "parent")

@@ -6,8 +6,8 @@ Serves ``atlas-mapper techniques search`` and the workbench's "add a technique" 
 from __future__ import annotations
 
 from mapper.encode.index import technique_document
-from mapper.kb import KnowledgeBase
 from mapper.encode.tfidf import SparseText
+from mapper.kb import KnowledgeBase
 
 
 class TechniqueSearch:

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mapper import __version__
-from mapper.io.batch import CHUNK, _done_lines, output_lines
 from mapper.errors import InputError, ModelError, UsageError
 from mapper.files import sha256_bytes, sha256_file
+from mapper.io.batch import CHUNK, _done_lines, output_lines
 from mapper.io.inputs import folder_records, is_parquet, jsonl_records, parquet_records, parquet_rows, text_files
 from mapper.text import MAX_TEXT_CHARS
 

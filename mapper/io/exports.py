@@ -26,10 +26,10 @@ import yaml
 
 from mapper import __version__
 from mapper.errors import InputError, UsageError
-from mapper.kb import KnowledgeBase, tactic_shortname
 from mapper.io.outputs import navigator_layer
-from mapper.result import MappingResult, TacticRef, TechniqueHit
+from mapper.kb import KnowledgeBase, tactic_shortname
 from mapper.model.reviews import ReviewedTechnique
+from mapper.result import MappingResult, TacticRef, TechniqueHit
 
 EXPORT_FORMATS = ("navigator", "stix", "case-study", "csv", "json")
 MEDIA_TYPES = {

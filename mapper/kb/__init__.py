@@ -1,6 +1,7 @@
-"""Knowledge base: the parsed ATLAS release, whichever file format it came in."""
+"""Knowledge base: an ATLAS release found, verified or downloaded (``releases``), parsed whichever file
+format it came in (``legacy``, ``v6``, ``load``), and the IDs that changed between releases (``links``,
+``crosswalk``, ``diff``, ``relabel``)."""
 
-from mapper.text import clean_text
 from mapper.kb.diff import diff_kb
 from mapper.kb.load import load_kb, parse
 from mapper.kb.model import (
@@ -15,5 +16,5 @@ from mapper.kb.model import (
 
 __all__ = [
     "CaseStudy", "KnowledgeBase", "Mitigation", "Step", "Tactic", "Technique",
-    "clean_text", "diff_kb", "load_kb", "parse", "tactic_shortname",
+    "diff_kb", "load_kb", "parse", "tactic_shortname",
 ]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mapper.errors import AtlasDataError
-from mapper.text import clean_text
 from mapper.kb.fields import attack_id, iso, maturity, require
 from mapper.kb.model import CaseStudy, KnowledgeBase, Mitigation, Step, Tactic, Technique
+from mapper.text import clean_text
 
 
 def parse_legacy(doc: dict, path: Path) -> KnowledgeBase:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from mapper.kb.releases import AtlasSource, known_releases, locate
 from mapper.errors import AtlasDataError, ModelError
 from mapper.files import cache_dir
 from mapper.kb.legacy import parse_legacy
 from mapper.kb.model import KnowledgeBase
+from mapper.kb.releases import AtlasSource, known_releases, locate
 from mapper.kb.v6 import is_v6, parse_v6
 from mapper.store import artifact_key, load_artifact, save_artifact
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from mapper.kb.releases import AtlasSource
 from mapper.errors import UsageError
-from mapper.kb.links import successors, predecessors
+from mapper.kb.links import predecessors, successors
+from mapper.kb.releases import AtlasSource
 
 
 def tactic_shortname(name: str) -> str:

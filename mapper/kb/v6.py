@@ -19,9 +19,9 @@ import heapq
 from pathlib import Path
 
 from mapper.errors import AtlasDataError
-from mapper.text import clean_text
 from mapper.kb.fields import attack_id, iso, maturity, require
 from mapper.kb.model import CaseStudy, KnowledgeBase, Mitigation, Step, Tactic, Technique
+from mapper.text import clean_text
 
 SUPPORTED_MAJOR = "6"
 

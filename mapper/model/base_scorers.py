@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapper.model.features import Exemplars, Hierarchy, query_features, unit_features
-from mapper.model.head import LinearHead
 from mapper.encode.index import TechniqueIndex
 from mapper.kb import CaseStudy, KnowledgeBase
+from mapper.model.features import Exemplars, Hierarchy, query_features, unit_features
+from mapper.model.head import LinearHead
 from mapper.model.labels import LabelColumns
 from mapper.model.writeups import WriteUp
 from mapper.text import text_units

@@ -20,17 +20,17 @@ import inspect
 
 import numpy as np
 
-from mapper.model.features import FEATURE_NAMES
 from mapper.encode.index import TechniqueIndex
 from mapper.kb import CaseStudy, KnowledgeBase
+from mapper.model.base_scorers import CaseStudyScorers
+from mapper.model.features import FEATURE_NAMES
 from mapper.model.labels import LabelColumns
 from mapper.model.operating_point import OperatingPoint
 from mapper.model.relevance import AIRelevance, cues_in, relevance_features
 from mapper.model.rows import KINDS, build_rows, training_queries
-from mapper.model.base_scorers import CaseStudyScorers
 from mapper.model.stacker import Stacker
-from mapper.text import text_units
 from mapper.model.writeups import WriteUp
+from mapper.text import text_units
 
 # Kinds of training query that look like what users paste (steps alone are too short).
 WRITTEN = ("narrative", "summary", "writeup")

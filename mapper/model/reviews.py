@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from mapper.errors import InputError
 from mapper.kb import KnowledgeBase
-from mapper.result import Evidence, TacticRef
 from mapper.model.writeups import WriteUp
+from mapper.result import Evidence, TacticRef
 
 DECISIONS = ("accept", "reject", "add")
 MAX_NOTE_CHARS = 4000

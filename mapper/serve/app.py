@@ -14,10 +14,10 @@ import sqlite3
 from pathlib import Path
 from typing import Literal, Optional
 
-from fastapi import FastAPI, Form, Path as PathParam, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Security, UploadFile
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -25,7 +25,17 @@ from starlette.exceptions import HTTPException
 from mapper import __version__
 from mapper.errors import AtlasDataError, InputError, MapperError, ModelError, NotFoundError, UsageError
 from mapper.model.reviews import Review
-from mapper.serve.security import CSRF_COOKIE, LOOPBACK_NAMES, BodyTooLarge, CsrfSigner, Guard, same
+from mapper.serve.security import (
+    CSRF_COOKIE,
+    LOOPBACK_NAMES,
+    BodyTooLarge,
+    CsrfSigner,
+    LoginRedirect,
+    Protection,
+    install,
+    login_response,
+    too_large_message,
+)
 from mapper.serve.workbench import Workbench
 
 HERE = Path(__file__).resolve().parent
@@ -79,18 +89,23 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
                max_upload_mb: float = MAX_UPLOAD_MB) -> FastAPI:
     """``hosts``: the Host names served (default: loopback names; None: any, which needs ``token``)."""
     max_bytes = int(max_upload_mb * 1024 * 1024)
-    # Starlette spools an uploaded part over 1 MB to a temporary file; the Guard caps a body at max_bytes, so keep
+    # Starlette spools an uploaded part over 1 MB to a temporary file; BodyLimit caps a body at max_bytes, so keep
     # every part in memory instead: nothing a user sends is ever written outside the data folder.
     from starlette.formparsers import MultiPartParser
 
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, max_bytes + 1)
-    app = FastAPI(title="atlas-mapper workbench", version=__version__, docs_url=None, redoc_url=None,
+    app = FastAPI(title="atlas-mapper workbench", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
                   description="Map incident write-ups to MITRE ATLAS techniques, review the suggestions, export them, "
                               "and retrain the model from reviews. Errors are JSON: {\"error\": message}.")
     app.state.bench = bench
     signer = CsrfSigner()
+    install(app, hosts, max_bytes)
+    protect = Protection(token, signer, MAX_FILES, max_bytes)
+    # every page and API route: the token first, then (for a state-changing method) the CSRF check
+    guarded = [Security(protect.authorised), Depends(protect.csrf)]
+    api = APIRouter(prefix="/api", tags=["api"], dependencies=guarded)
+    pages = APIRouter(dependencies=guarded, include_in_schema=False)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     # -- errors: one place ----------------------------------------------------------
     def error(request: Request, message: str, status: int):
@@ -114,7 +129,13 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
-        return error(request, str(exc.detail), exc.status_code)
+        response = error(request, str(exc.detail), exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(LoginRedirect)
+    async def _login(request: Request, exc: LoginRedirect):
+        return login_response(exc)
 
     @app.exception_handler(sqlite3.OperationalError)
     async def _busy(request: Request, exc: sqlite3.OperationalError):
@@ -127,7 +148,7 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge):
-        return JSONResponse({"error": f"{exc}; upload a smaller file or raise --max-upload-mb"}, status_code=413)
+        return JSONResponse({"error": too_large_message(exc.limit)}, status_code=413)
 
     async def run(fn, *args, **kwargs):
         """Model and database work off the event loop, so one slow mapping never stalls the others."""
@@ -138,11 +159,11 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
     async def healthz():
         return {"status": "ok", "version": __version__, "model_version": bench.version}
 
-    @app.post("/api/map", tags=["api"], summary="Map a write-up; the same JSON as `atlas-mapper map --format json`")
+    @api.post("/map", summary="Map a write-up; the same JSON as `atlas-mapper map --format json`")
     async def api_map(body: MapRequest):
         return await run(bench.map, body.text, body.top_k, body.threshold)
 
-    @app.post("/api/reports", tags=["api"], status_code=201,
+    @api.post("/reports", status_code=201,
               summary="Add a write-up to the queue: JSON {text, title?} or a multipart upload with a `file` field",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": ReportRequest.model_json_schema()},
@@ -176,50 +197,50 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
         document, name = extracted
         return await run(bench.create_report, document.text, title or document.title or name, name)
 
-    @app.get("/api/reports/{report_id}", tags=["api"], summary="A report with its result and its reviews")
+    @api.get("/reports/{report_id}", summary="A report with its result and its reviews")
     async def api_report(report_id: str):
         return await run(bench.api_report, report_id)
 
-    @app.post("/api/reports/{report_id}/reviews", tags=["api"], status_code=201,
+    @api.post("/reports/{report_id}/reviews", status_code=201,
               summary="Accept or reject a suggestion, or add a technique, with evidence spans and a note")
     async def api_review(report_id: str, body: ReviewRequest):
         review = Review(body.technique, body.decision, tuple((s.start, s.end) for s in body.evidence), body.note,
                         body.reviewer)
         return (await run(bench.review, report_id, review)).to_dict()
 
-    @app.post("/api/reports/{report_id}/status", tags=["api"], summary="Set a report's status (new, in review, done)")
+    @api.post("/reports/{report_id}/status", summary="Set a report's status (new, in review, done)")
     async def api_status(report_id: str, body: StatusRequest):
         await run(bench.set_status, report_id, body.status, body.reviewer)
         return await run(bench.api_report, report_id, False)
 
-    @app.get("/api/reports/{report_id}/export", tags=["api"],
+    @api.get("/reports/{report_id}/export",
              summary="Export the reviewed result: accepted and added techniques, never rejected ones")
     async def api_export(report_id: str,
                          format: Literal["navigator", "stix", "case-study", "csv", "json"] = Query("json")):
         content, media, filename = await run(bench.export, report_id, format)
         return Response(content, media_type=media, headers={"content-disposition": f'attachment; filename="{filename}"'})
 
-    @app.get("/api/techniques", tags=["api"], summary="Find techniques by ID or words")
+    @api.get("/techniques", summary="Find techniques by ID or words")
     async def api_techniques(q: str = Query("", max_length=500), limit: int = Query(10, ge=1, le=100)):
         return await run(bench.search_techniques, q, limit)
 
-    @app.get("/api/models", tags=["api"], summary="Model versions: which is active, what each learned from, figures")
+    @api.get("/models", summary="Model versions: which is active, what each learned from, figures")
     async def api_models():
         return await run(bench.models)
 
-    @app.post("/api/models/retrain", tags=["api"], status_code=202,
+    @api.post("/models/retrain", status_code=202,
               summary="Retrain in the background with every report marked done")
     async def api_retrain():
         return {"version": await run(bench.retrain), "status": "training"}
 
-    @app.post("/api/models/{version}/activate", tags=["api"], summary="Go back (or forward) to a trained version")
+    @api.post("/models/{version}/activate", summary="Go back (or forward) to a trained version")
     async def api_activate(version: int = PathParam(ge=1, le=2**62)):
         await run(bench.activate, version)
         return await run(bench.models)
 
     # -- pages -----------------------------------------------------------------------------
     def page(request: Request, name: str, **context) -> HTMLResponse:
-        csrf = request.scope["state"]["csrf"]
+        csrf = signer.for_page(request)
         response = templates.TemplateResponse(request, name, {"csrf": csrf, "version": __version__,
                                                               "model_version": bench.version, **context})
         if request.cookies.get(CSRF_COOKIE) != csrf:
@@ -227,20 +248,15 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
         response.headers["cache-control"] = "no-store"
         return response
 
-    def check_form(request: Request, token: str) -> None:
-        if not (same(token, request.cookies.get(CSRF_COOKIE)) and signer.valid(token)):
-            raise HTTPException(403, "the form's CSRF token is missing or stale; reload the page and try again")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/", response_class=HTMLResponse)
     async def queue_page(request: Request, q: str = "", technique: str = "", tactic: str = "", status: str = ""):
         rows = await run(bench.queue, q, technique, tactic, status)
         return page(request, "queue.html", rows=rows, q=q, technique=technique, tactic=tactic, status=status,
                     tactics=bench.base.kb.tactics, models=await run(bench.models), max_upload_mb=max_upload_mb)
 
-    @app.post("/reports", include_in_schema=False)
+    @pages.post("/reports")
     async def add_reports(request: Request):
         form = await request.form(max_files=MAX_FILES, max_part_size=max_bytes)
-        check_form(request, str(form.get("csrf_token", "")))
         uploads = [f for f in form.getlist("files") if hasattr(f, "read") and f.filename]
         extracted = [await _extract(f, max_bytes) for f in uploads]  # all read before any is stored: no half batch
         created = [await _create(e, None) for e in extracted]
@@ -252,32 +268,42 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
         target = f"/reports/{created[0]['id']}" if len(created) == 1 else "/"
         return RedirectResponse(target, status_code=303)
 
-    @app.get("/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/reports/{report_id}", response_class=HTMLResponse)
     async def report_page(request: Request, report_id: str):
         report, view = await run(bench.page, report_id)
         return page(request, "report.html", report=report, view=view)
 
-    @app.post("/reports/{report_id}/status", include_in_schema=False)
-    async def status_form(request: Request, report_id: str, status: str = Form(...), csrf_token: str = Form("")):
-        check_form(request, csrf_token)
+    @pages.post("/reports/{report_id}/status")
+    async def status_form(report_id: str, status: str = Form(...)):
         await run(bench.set_status, report_id, status)
         return RedirectResponse(f"/reports/{report_id}", status_code=303)
 
-    @app.post("/models/retrain", include_in_schema=False)
-    async def retrain_form(request: Request, csrf_token: str = Form("")):
-        check_form(request, csrf_token)
+    @pages.post("/models/retrain")
+    async def retrain_form():
         await run(bench.retrain)
         return RedirectResponse("/#models", status_code=303)
 
-    @app.post("/models/{version}/activate", include_in_schema=False)
-    async def activate_form(request: Request, version: int = PathParam(ge=1, le=2**62), csrf_token: str = Form("")):
-        check_form(request, csrf_token)
+    @pages.post("/models/{version}/activate")
+    async def activate_form(version: int = PathParam(ge=1, le=2**62)):
         await run(bench.activate, version)
         return RedirectResponse("/#models", status_code=303)
 
-    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/static/{name}")
+    async def static(name: str):
+        """The page's one script and one stylesheet, behind the token like everything else."""
+        if name not in ("app.js", "app.css"):
+            raise HTTPException(404, f"no file {name!r} here")
+        return FileResponse(HERE / "static" / name, headers={"cache-control": "no-cache"})
+
+    @pages.get("/openapi.json")
+    async def openapi_description():
+        return app.openapi()
+
+    @pages.get("/docs", response_class=HTMLResponse)
     async def docs_page(request: Request):
         """The API documented from its own OpenAPI description (served here: no CDN)."""
         return page(request, "docs.html", api=app.openapi())
 
-    return Guard(app, token, hosts, max_bytes, signer)
+    app.include_router(api)
+    app.include_router(pages)
+    return app

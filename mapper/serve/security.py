@@ -1,18 +1,25 @@
-"""What stands between the network and the workbench: one ASGI middleware.
+"""What stands between the network and the workbench, by Starlette's and FastAPI's own means.
 
-- **Host.** Bound to loopback, only loopback Host headers are served (no DNS rebinding).
-- **Token.** When a token is set (required off loopback), every page and API call needs it: an
-  ``Authorization: Bearer`` header, or the cookie that ``/?token=...`` sets once. Compared in
-  constant time. ``/healthz`` stays open for liveness probes; it reveals nothing.
-- **CSRF.** A state-changing request from another origin (``Origin`` or ``Sec-Fetch-Site`` says
-  so) is refused. Otherwise it passes when a browser could not have sent it cross-site without a
-  preflight we never grant: a JSON body, a bearer token, or a custom header (the pages send
-  ``X-CSRF-Token``; scripts uploading files send ``X-Requested-By``). Plain HTML form posts carry
-  the token in a hidden field, checked by the route. The token is signed with a secret of this
-  server process, so a cookie planted by another site on the same host (cookies ignore ports)
-  does not pass.
+Starlette middleware, on every request before any route runs (:func:`install`):
+
+- **Headers.** A content security policy without inline script (write-up text can never run), and
+  no sniffing, framing or referrer.
+- **Host.** Bound to loopback, only loopback Host headers are served (no DNS rebinding): 421.
 - **Size.** Request bodies over the limit are refused with 413 before they are read in full.
-- **Headers.** A content security policy without inline script: write-up text can never run.
+
+FastAPI dependencies, on every route of the pages and the API (:class:`Protection`):
+
+- **Token** (:meth:`Protection.authorised`, a ``Security`` dependency on ``HTTPBearer``, so the OpenAPI
+  description declares the bearer scheme). When a token is set (required off loopback), every page and
+  API call needs it: an ``Authorization: Bearer`` header, or the cookie that ``/?token=...`` sets once.
+  Compared in constant time. ``/healthz`` stays open for liveness probes; it reveals nothing.
+- **CSRF** (:meth:`Protection.csrf`, run for every state-changing method, so no route can forget it).
+  A request from another origin (``Origin`` or ``Sec-Fetch-Site`` says so) is refused. Otherwise it passes
+  when a browser could not have sent it cross-site without a preflight we never grant: a JSON body, a
+  bearer token, or a custom header (the pages' scripts send ``X-CSRF-Token``; scripts uploading files send
+  ``X-Requested-By``); a page's HTML form carries the token in its ``csrf_token`` field. The token is
+  signed with a secret of this server process, so a cookie planted by another site on the same host
+  (cookies ignore ports) does not pass.
 """
 
 from __future__ import annotations
@@ -20,11 +27,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import json
 import secrets
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
-from starlette.requests import cookie_parser
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 CSRF_COOKIE = "atlas_csrf"
 TOKEN_COOKIE = "atlas_token"
@@ -32,14 +42,15 @@ CSRF_HEADER = "x-csrf-token"
 SCRIPT_HEADER = "x-requested-by"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 SAFE = ("GET", "HEAD", "OPTIONS")
-OPEN_PATHS = ("/healthz",)
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                 b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-]
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+BEARER = HTTPBearer(auto_error=False, description="The server's access token (needed when it was started with one).")
 
 
 def is_loopback(host: str) -> bool:
@@ -50,6 +61,11 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def same(a: str | None, b: str | None) -> bool:
+    """Constant-time comparison of two secrets (False when either is missing)."""
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
 class CsrfSigner:
@@ -69,105 +85,10 @@ class CsrfSigner:
         nonce, _, signature = (token or "").partition(".")
         return bool(nonce) and same(signature, self._sign(nonce))
 
-
-def same(a: str | None, b: str | None) -> bool:
-    """Constant-time comparison of two secrets (False when either is missing)."""
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
-
-
-def cookies(scope) -> dict[str, str]:
-    """Starlette's lenient parser, as the routes use: one odd cookie of another app must not hide ours."""
-    jar: dict[str, str] = {}
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            jar.update(cookie_parser(value.decode("latin-1")))
-    return jar
-
-
-def headers(scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-
-
-class Guard:
-    def __init__(self, app, token: str | None, allowed_hosts: tuple[str, ...] | None, max_body: int, signer: CsrfSigner):
-        """``allowed_hosts``: the Host names served (None: any, behind the token)."""
-        self.app = app
-        self.token = token or None
-        self.allowed_hosts = allowed_hosts
-        self.max_body = max_body
-        self.signer = signer
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        head, jar, path = headers(scope), cookies(scope), scope["path"]
-        host = head.get("host", "").rsplit(":", 1)[0] if not head.get("host", "").startswith("[") else head["host"].split("]")[0] + "]"
-        if self.allowed_hosts is not None and host not in self.allowed_hosts:
-            return await _error(send, 421, f"host {host!r} is not served: this server answers on loopback only")
-        bearer = head.get("authorization", "")[7:].strip() if head.get("authorization", "").lower().startswith("bearer ") else None
-        authorised = self.token is None or same(bearer, self.token) or same(jar.get(TOKEN_COOKIE), self.token)
-        if self.token and not authorised and path not in OPEN_PATHS:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            if scope["method"] == "GET" and same((query.get("token") or [None])[0], self.token):
-                return await _login_redirect(send, path, query, self.token)
-            return await _error(send, 401, "this server needs its access token: send 'Authorization: Bearer TOKEN' "
-                                           "or open the page once as /?token=TOKEN",
-                                [(b"www-authenticate", b"Bearer")])
-        if scope["method"] not in SAFE and not self._csrf_safe(scope, head, jar, bearer, path):
-            return await _error(send, 403, "cross-site request refused: send JSON, the access token, or the page's "
-                                           "X-CSRF-Token header (scripts uploading files: an X-Requested-By header)")
-        length = head.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await _error(send, 413, f"request body over the limit of {self.max_body:,} bytes; "
-                                           "upload a smaller file or start the server with a larger --max-upload-mb")
-        # the pages' CSRF token: the cookie's if this process signed it, else a new one the page sets (see app.page)
-        cookie = jar.get(CSRF_COOKIE)
-        scope.setdefault("state", {})["csrf"] = cookie if self.signer.valid(cookie) else self.signer.new()
-        started = False
-
-        async def send_with_headers(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        try:
-            await self.app(scope, self._limited(receive), send_with_headers)
-        except BodyTooLarge as exc:  # a chunked body that gave no length up front
-            if not started:
-                await _error(send, 413, f"{exc}; upload a smaller file or start the server with a larger --max-upload-mb")
-
-    def _csrf_safe(self, scope, head: dict, jar: dict, bearer: str | None, path: str) -> bool:
-        if self.token and same(bearer, self.token):
-            return True  # a script with the token: browsers never add it on their own
-        origin = head.get("origin")
-        own = f"{scope.get('scheme', 'http')}://{head.get('host', '')}"
-        if (origin and origin != "null" and origin != own) or head.get("sec-fetch-site") in ("cross-site", "same-site"):
-            return False
-        content_type = head.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "application/json":
-            return True
-        if same(head.get(CSRF_HEADER), jar.get(CSRF_COOKIE)) and self.signer.valid(head.get(CSRF_HEADER)):
-            return True
-        if path.startswith("/api/"):
-            return SCRIPT_HEADER in head  # a custom header: cross-site, it needs a preflight we never grant
-        # HTML form posts to the pages: the route checks the hidden field against the cookie
-        return content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
-
-    def _limited(self, receive):
-        seen = 0
-
-        async def wrapped():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise BodyTooLarge(self.max_body)
-            return message
-
-        return wrapped
+    def for_page(self, request: Request) -> str:
+        """The token a page embeds: the browser's cookie if this process signed it, else a new one."""
+        cookie = request.cookies.get(CSRF_COOKIE)
+        return cookie if self.valid(cookie) else self.new()
 
 
 class BodyTooLarge(Exception):
@@ -176,20 +97,152 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-async def _error(send, status: int, message: str, extra: list | None = None):
-    body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *SECURITY_HEADERS, *(extra or [])]})
-    await send({"type": "http.response.body", "body": body})
+class LoginRedirect(Exception):
+    """``?token=`` once: answered with the cookie set and the token dropped from the address bar."""
+
+    def __init__(self, location: str, token: str):
+        self.location, self.token = location, token
 
 
-async def _login_redirect(send, path: str, query: dict, token: str):
-    """``?token=`` once: set the cookie and drop the token from the address bar (and history)."""
-    rest = urlencode({k: v for k, v in query.items() if k != "token"}, doseq=True)
-    location = path + (f"?{rest}" if rest else "")
-    cookie = f"{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
-    await send({"type": "http.response.start", "status": 303,
-                "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
-                            (b"content-length", b"0"), *SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": b""})
+# -- middleware ------------------------------------------------------------------------
+def too_large_message(limit: int) -> str:
+    return f"request body over the limit of {limit:,} bytes; upload a smaller file or start the server with a " \
+           "larger --max-upload-mb"
+
+
+class SecurityHeaders:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      *((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class HostCheck:
+    """``allowed``: the Host names served (None: any, behind the token)."""
+
+    def __init__(self, app, allowed: tuple[str, ...] | None):
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.allowed is not None:
+            given = Headers(scope=scope).get("host", "")
+            host = given.split("]")[0] + "]" if given.startswith("[") else given.rsplit(":", 1)[0]
+            if host not in self.allowed:
+                message = f"host {host!r} is not served: this server answers on loopback only"
+                return await JSONResponse({"error": message}, status_code=421)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """413 for a declared length over ``limit``; a chunked body is counted as it is read."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await JSONResponse({"error": too_large_message(self.limit)}, status_code=413)(scope, receive, send)
+        seen, started = 0, False
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def watched(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:  # raised outside any route's handlers (the app answers it itself otherwise)
+            if not started:
+                await JSONResponse({"error": too_large_message(self.limit)}, status_code=413)(scope, receive, send)
+
+
+def install(app, hosts: tuple[str, ...] | None, max_bytes: int) -> None:
+    """The middleware, outermost first: headers on every answer, then the host, then the size."""
+    app.add_middleware(BodyLimit, limit=max_bytes)
+    app.add_middleware(HostCheck, allowed=hosts)
+    app.add_middleware(SecurityHeaders)
+
+
+# -- dependencies --------------------------------------------------------------------
+class Protection:
+    """The token and CSRF checks of one app, as FastAPI dependencies (see the module docstring)."""
+
+    def __init__(self, token: str | None, signer: CsrfSigner, max_files: int, max_bytes: int):
+        self.token = token or None
+        self.signer = signer
+        self.max_files, self.max_bytes = max_files, max_bytes
+
+    def bearer(self, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+        return credentials.credentials if credentials is not None else None
+
+    async def authorised(self, request: Request,
+                         credentials: HTTPAuthorizationCredentials | None = Security(BEARER)) -> None:
+        token = self.token
+        if token is None or same(self.bearer(credentials), token) or same(request.cookies.get(TOKEN_COOKIE), token):
+            return
+        if request.method == "GET" and same(request.query_params.get("token"), token):
+            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            raise LoginRedirect(request.url.path + (f"?{rest}" if rest else ""), token)
+        raise HTTPException(401, "this server needs its access token: send 'Authorization: Bearer TOKEN' or open the "
+                                 "page once as /?token=TOKEN", headers={"www-authenticate": "Bearer"})
+
+    async def csrf(self, request: Request, credentials: HTTPAuthorizationCredentials | None = Security(BEARER)) -> None:
+        if request.method in SAFE or await self._csrf_safe(request, self.bearer(credentials)):
+            return
+        raise HTTPException(403, "cross-site request refused: send JSON, the access token, or the page's "
+                                 "X-CSRF-Token header (scripts uploading files: an X-Requested-By header; "
+                                 "forms: reload the page for a fresh csrf_token)")
+
+    async def _csrf_safe(self, request: Request, bearer: str | None) -> bool:
+        if self.token and same(bearer, self.token):
+            return True  # a script with the token: browsers never add it on their own
+        head = request.headers
+        origin = head.get("origin")
+        own = f"{request.url.scheme}://{head.get('host', '')}"
+        if (origin and origin != "null" and origin != own) or head.get("sec-fetch-site") in ("cross-site", "same-site"):
+            return False
+        content_type = head.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json":
+            return True
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if same(head.get(CSRF_HEADER), cookie) and self.signer.valid(head.get(CSRF_HEADER)):
+            return True
+        if request.url.path.startswith("/api/"):
+            return SCRIPT_HEADER in head  # a custom header: cross-site, it needs a preflight we never grant
+        if content_type not in FORM_TYPES:
+            return False
+        # a page's form: its hidden field must match the cookie this process signed (the form is parsed once,
+        # with the app's limits; the route reads the same parsed form)
+        form = await request.form(max_files=self.max_files, max_part_size=self.max_bytes)
+        field = form.get("csrf_token")
+        return isinstance(field, str) and same(field, cookie) and self.signer.valid(field)
+
+
+def login_response(exc: LoginRedirect):
+    from starlette.responses import RedirectResponse
+
+    response = RedirectResponse(exc.location, status_code=303)
+    response.set_cookie(TOKEN_COOKIE, exc.token, path="/", httponly=True, samesite="strict")
+    return response

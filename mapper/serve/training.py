@@ -8,8 +8,8 @@ are scored with the results the earlier versions gave before those reviews exist
 from __future__ import annotations
 
 from mapper.model.reviews import latest_decisions, review_writeup, reviewed_techniques
-from mapper.serve.db import Database
 from mapper.model.writeups import WriteUp, bundled_writeups
+from mapper.serve.db import Database
 
 RANKED = 10
 

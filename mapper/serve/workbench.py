@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import cached_property
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 
 from mapper.errors import InputError, UsageError
