@@ -26,3 +26,15 @@ def test_summarise_pairs_changes_per_writeup():
     table = summarise(per_item, 1, (0, 5), 3, 2, seed=0)["table"]
     assert table["5"]["AP"]["vs_k0"] == pytest.approx(0.4) and table["5"]["AP"]["mean"] == pytest.approx(0.6)
     assert table["5"][NOTHING]["vs_k0"] == 1.0 and table["0"]["AP"]["vs_k0"] == 0.0
+
+
+def test_the_pool_never_holds_the_frozen_test_half():
+    import json
+
+    from atlas_eval.loop import KS, pool_and_base
+    from mapper.files import data_dir
+
+    frozen = set(json.loads((data_dir() / "eval" / "wild" / "split.json").read_text())["test"])
+    pool, base = pool_and_base()
+    assert pool and not {w.id for w in pool} & frozen and not {w.id for w in base} & frozen
+    assert len(pool) - max(KS) >= 20  # an evaluation set is left after the largest k

@@ -1,6 +1,7 @@
 """Does the review loop teach the model a team's wording? A simulation on the write-ups in the wild.
 
-The pool is every write-up of the wild benchmark (data/eval/wild, both halves: 61 about AI, 41 not).
+The pool is the dev half of the wild benchmark (data/eval/wild: 30 write-ups about AI, 20 not); the frozen
+test half is never pooled, so the curve never sees what the final scores are measured on.
 The starting model learns from the case studies and our first write-ups only, so no wild write-up
 is in it. For each of several random orders of the pool, the last ``len(pool) - max(ks)`` write-ups
 are the evaluation set of that order, and for each k the first k write-ups are reviewed:
@@ -38,7 +39,7 @@ from mapper.model.writeups import FIRST_FILES, WILD_FILES, WriteUp, load_writeup
 from mapper.pipeline import Mapper
 from mapper.text import text_units
 
-KS = (0, 5, 10, 20, 40)
+KS = (0, 5, 10, 20, 30)
 METRICS = ("AP", "R@10", "Success@1")
 NOTHING = "nothing listed"  # on a write-up not about AI: the right answer
 N_BOOT = 1000
@@ -46,7 +47,7 @@ N_BOOT = 1000
 
 def pool_and_base() -> tuple[list[WriteUp], list[WriteUp]]:
     folder = data_dir() / "eval"
-    pool = [w for name in WILD_FILES for subset in ("dev", "test") for w in load_writeups(folder / name, subset)]
+    pool = [w for name in WILD_FILES for w in load_writeups(folder / name, "dev")]
     base = [w for name in FIRST_FILES for w in load_writeups(folder / name)]
     return pool, base
 

