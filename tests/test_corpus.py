@@ -74,3 +74,11 @@ def test_a_missing_package_names_the_install(monkeypatch):
     monkeypatch.setattr(corpus.metadata, "version", missing)
     with pytest.raises(InputError, match="pip install genai-incidents==2.13.0"):
         corpus.load_records()
+
+
+def test_an_extension_adds_only_new_events_of_the_split_asked_for():
+    records = [rec(f"INC-{i}", words(i)) for i in range(200)]
+    first = corpus.sample(records, 50)
+    more = corpus.sample(records, 30, exclude_groups={e["group"] for e in first}, split="test")
+    assert len(more) == 30 and all(e["split"] == "test" for e in more)
+    assert not {e["group"] for e in more} & {e["group"] for e in first}

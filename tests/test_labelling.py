@@ -51,3 +51,29 @@ def test_agreement_scores_the_second_against_the_first():
     assert scored["all"]["MAP"] == pytest.approx((0.5 + 1.0) / 2, abs=1e-4)  # a: T2 found first of two; c: exact
     assert scored["all"]["set_F1"] == pytest.approx(2 * 2 / (3 + 3), abs=1e-4)
     assert scored["nvd"]["texts"] == 2 and scored["oecd"]["both_attack"] == 0
+
+
+def test_stored_annotations_hold_offsets_not_text():
+    from atlas_eval.labelling import read_stored, stored
+
+    text = "A bot was told to ignore its rules. It leaked the prompt."
+    ann = {"x": {"scope": "attack", "techniques": ["T1", "T2"], "evidence": {"T1": "told to ignore its rules", "T2": "nowhere"}}}
+    [row] = stored(ann, {"x": text})
+    assert row["evidence"][0] == [text.index("told"), text.index("told") + len("told to ignore its rules")]
+    assert row["evidence"][1] is None and "text" not in row and len(row["sha256"]) == 64
+
+
+def test_gold_takes_agreement_as_is_and_disputes_from_the_adjudicator():
+    from atlas_eval.labelling import disputed, gold
+
+    a = {"x": {"scope": "attack", "techniques": ["T1", "T2"], "evidence": {}},
+         "y": {"scope": "attack", "techniques": ["T1"], "evidence": {}},
+         "z": {"scope": "not_ai", "techniques": [], "evidence": {}}}
+    b = {"x": {"scope": "attack", "techniques": ["T2", "T1"], "evidence": {}},  # same set, other order: agreed
+         "y": {"scope": "attack", "techniques": ["T3"], "evidence": {}},
+         "z": {"scope": "ai_no_adversary", "techniques": [], "evidence": {}}}
+    assert disputed(a, b) == ["y", "z"]
+    settled = gold(a, b, {"y": {"scope": "attack", "techniques": ["T3", "T1"], "evidence": {}}})
+    assert settled["x"]["techniques"] == ["T1", "T2"] and not settled["x"]["adjudicated"]
+    assert settled["y"]["techniques"] == ["T3", "T1"] and settled["y"]["adjudicated"]
+    assert "z" not in settled  # disputed and not yet adjudicated

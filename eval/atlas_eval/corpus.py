@@ -100,8 +100,11 @@ def event_groups(records: list[dict]) -> dict[str, str]:
             union(i, first.setdefault(key, i))
     # the same story retold by several sources shares most of its words, or at least its title's
     for fields, cosine in SAME_EVENT.items():
-        vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2).fit_transform(
-            [" ".join(r.get(f) or "" for f in fields) for r in records])
+        try:
+            vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2).fit_transform(
+                [" ".join(r.get(f) or "" for f in fields) for r in records])
+        except ValueError:  # no word is shared by two records: nothing to join
+            continue
         neighbours = NearestNeighbors(radius=1 - cosine, metric="cosine").fit(vectors)
         for i, near in enumerate(neighbours.radius_neighbors(vectors, return_distance=False)):
             for j in near:
@@ -118,10 +121,11 @@ def split_of(group: str) -> str:
     return "test" if int(digest[:8], 16) / 16**8 < TEST_SHARE else "train"
 
 
-def sample(records: list[dict], size: int, seed: int = 0) -> list[dict]:
+def sample(records: list[dict], size: int, seed: int = 0, exclude_groups=(), split: str | None = None) -> list[dict]:
     """``size`` eligible records, stratified by source and attack vector (NVD at most a third), one per
     event group; records that share an event with a curated one are left out (the curated tier stays an
-    independent check)."""
+    independent check). ``exclude_groups`` and ``split`` extend an earlier sample: only groups it does not
+    hold, only of that split."""
     groups = event_groups(records)
     curated_events = {groups[r["id"]] for r in records if r.get("quality_tier") == "curated"}
     rng = np.random.default_rng(seed)
@@ -130,7 +134,9 @@ def sample(records: list[dict], size: int, seed: int = 0) -> list[dict]:
     for i in rng.permutation(len(records)):
         rec = records[int(i)]
         group = groups[rec["id"]]
-        if eligible(rec) and group not in curated_events and group not in seen_groups:
+        if split is not None and split_of(group) != split:
+            continue
+        if eligible(rec) and group not in curated_events and group not in seen_groups and group not in exclude_groups:
             seen_groups.add(group)
             pool.append(rec)
     strata: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -185,8 +191,14 @@ def main(argv=None) -> int:
     draw.add_argument("--size", type=int, required=True)
     draw.add_argument("--seed", type=int, default=0)
     draw.add_argument("-o", "--output", type=Path, default=Path("data") / SAMPLE)
+    draw.add_argument("--extend", action="store_true", help="add records of events the output does not hold yet")
+    draw.add_argument("--split", choices=("train", "test"), help="with --extend: only records of this split")
     args = parser.parse_args(argv)
-    entries = sample(load_records(), args.size, args.seed)
+    before = read_sample(args.output) if args.extend else []
+    entries = sample(load_records(), args.size, args.seed, {e["group"] for e in before}, args.split)
+    for e in entries:
+        e["tranche"] = 1 + max((b.get("tranche", 1) for b in before), default=0)
+    entries = sorted(before + entries, key=lambda e: e["id"])
     atomic_write_text(args.output, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
     counts = Counter((e["split"], e["source"]) for e in entries)
     print(f"wrote {len(entries)} records to {args.output}: " + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(counts.items())))

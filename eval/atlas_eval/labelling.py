@@ -75,6 +75,50 @@ def read_annotation(path: Path, kb: KnowledgeBase, texts: dict[str, str] | None 
     return out
 
 
+def disputed(first: dict[str, dict], second: dict[str, dict]) -> list[str]:
+    """Texts whose two annotations differ in scope or in the set of techniques."""
+    return [i for i in sorted(set(first) & set(second))
+            if (first[i]["scope"], set(first[i]["techniques"])) != (second[i]["scope"], set(second[i]["techniques"]))]
+
+
+def gold(first: dict[str, dict], second: dict[str, dict], adjudicated: dict[str, dict]) -> dict[str, dict]:
+    """The gold: the shared reading where the two annotations agree (the first's order and evidence), the
+    adjudicator's where they do not. A disputed text without an adjudication is left out."""
+    out = {}
+    for rid in sorted(set(first) & set(second)):
+        if rid not in adjudicated and rid in disputed({rid: first[rid]}, {rid: second[rid]}):
+            continue
+        out[rid] = dict(adjudicated.get(rid) or first[rid], adjudicated=rid in adjudicated)
+    return out
+
+
+def stored(annotations: dict[str, dict], texts: dict[str, str]) -> list[dict]:
+    """Annotations as committed: no third-party text, so each evidence span becomes its character offsets in
+    the text (whose sha256 is stored with it), or null where the annotator's span is not found verbatim."""
+    import hashlib
+
+    rows = []
+    for rid, ann in sorted(annotations.items()):
+        text = texts[rid]
+        spans = []
+        for tid in ann["techniques"]:
+            quote = (ann["evidence"].get(tid) or "").strip()
+            start = text.find(quote) if quote else -1
+            spans.append([start, start + len(quote)] if start >= 0 else None)
+        row = {"id": rid, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "scope": ann["scope"],
+               "techniques": ann["techniques"], "evidence": spans}
+        if "adjudicated" in ann:
+            row["adjudicated"] = ann["adjudicated"]
+        rows.append(row)
+    return rows
+
+
+def read_stored(path: Path) -> dict[str, dict]:
+    """Committed annotations (:func:`stored`) in the shape :func:`agreement` takes."""
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["id"]: {"scope": r["scope"], "techniques": r["techniques"]} for r in rows}
+
+
 def agreement(first: dict[str, dict], second: dict[str, dict], strata: dict[str, str] | None = None) -> dict:
     """The second annotation scored against the first: scope agreement and Cohen's kappa over the texts both
     labelled; MAP, R@10, Success@1 (ir-measures) and set F1 on the texts both call ``attack``; per stratum too."""
@@ -123,7 +167,15 @@ def main(argv=None) -> int:
     bat.add_argument("--split", choices=("train", "test"))
     chk = sub.add_parser("check", help="check an annotation file")
     chk.add_argument("files", type=Path, nargs="+")
-    agr = sub.add_parser("agreement", help="the second annotation scored against the first")
+    imp = sub.add_parser("store", help="check raw annotation files and write them as committed (offsets, no text)")
+    imp.add_argument("files", type=Path, nargs="+")
+    imp.add_argument("-o", "--output", type=Path, required=True)
+    gld = sub.add_parser("gold", help="agreed labels plus adjudicated ones, written as committed")
+    gld.add_argument("--first", type=Path, nargs="+", required=True)
+    gld.add_argument("--second", type=Path, nargs="+", required=True)
+    gld.add_argument("--adjudicated", type=Path, nargs="*", default=[])
+    gld.add_argument("-o", "--output", type=Path, required=True)
+    agr = sub.add_parser("agreement", help="the second annotation scored against the first (stored files)")
     agr.add_argument("first", type=Path)
     agr.add_argument("second", type=Path)
     args = parser.parse_args(argv)
@@ -136,6 +188,28 @@ def main(argv=None) -> int:
         entries = [e for e in read_sample() if args.split in (None, e["split"])]
         paths = write_batches(texts(entries), args.out, args.size)
         print(f"wrote {len(paths)} batches of up to {args.size} to {args.out}")
+    elif args.command == "store":
+        from atlas_eval.corpus import read_sample, texts
+
+        raw = {}
+        for path in args.files:
+            raw.update(read_annotation(path, kb))
+        rows = stored(raw, texts([e for e in read_sample() if e["id"] in raw]))
+        atomic_write_text(args.output, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        print(f"{args.output}: {len(rows)} annotations")
+    elif args.command == "gold":
+        from atlas_eval.corpus import read_sample, texts
+
+        def raw(paths):
+            out = {}
+            for path in paths:
+                out.update(read_annotation(path, kb))
+            return out
+
+        labels = gold(raw(args.first), raw(args.second), raw(args.adjudicated))
+        rows = stored(labels, texts([e for e in read_sample() if e["id"] in labels]))
+        atomic_write_text(args.output, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        print(f"{args.output}: {len(rows)} gold labels, {sum(r['adjudicated'] for r in rows)} adjudicated")
     elif args.command == "check":
         for path in args.files:
             print(f"{path}: {len(read_annotation(path, kb))} annotations, all valid")
@@ -143,7 +217,7 @@ def main(argv=None) -> int:
         from atlas_eval.corpus import read_sample
 
         strata = {e["id"]: e["source"] for e in read_sample()}
-        print(json.dumps(agreement(read_annotation(args.first, kb), read_annotation(args.second, kb), strata), indent=1))
+        print(json.dumps(agreement(read_stored(args.first), read_stored(args.second), strata), indent=1))
     return 0
 
 
