@@ -82,3 +82,18 @@ def test_an_extension_adds_only_new_events_of_the_split_asked_for():
     more = corpus.sample(records, 30, exclude_groups={e["group"] for e in first}, split="test")
     assert len(more) == 30 and all(e["split"] == "test" for e in more)
     assert not {e["group"] for e in more} & {e["group"] for e in first}
+
+
+def test_the_frozen_test_split_is_unchanged():
+    """Fails if a gold label of the corpus's frozen test split is edited, dropped or added after the freeze."""
+    import json
+
+    from conftest import ROOT
+
+    folder = ROOT / "data" / "labelling" / "real"
+    frozen = json.loads((folder / "test-frozen.json").read_text())
+    split = {e["id"]: e["split"] for e in corpus.read_sample(folder / "sample.jsonl")}
+    rows = [line + "\n" for line in (folder / "gold.jsonl").read_text().splitlines() if split[json.loads(line)["id"]] == "test"]
+    assert len(rows) == frozen["texts"]
+    assert hashlib.sha256("".join(sorted(rows)).encode()).hexdigest() == frozen["gold_sha256"]
+    assert all(corpus.split_of(e["group"]) == e["split"] for e in corpus.read_sample(folder / "sample.jsonl"))

@@ -155,6 +155,31 @@ def _agreement(first, second, ids: list[str]) -> dict:
     return out
 
 
+def compare(first: dict, second: dict, gold_labels: dict, strata: dict[str, str]) -> dict:
+    """The second annotation against the first, and each against the gold (the ceiling a model is measured
+    beside), per stratum (source or form)."""
+    return {"second_vs_first": agreement(first, second, strata),
+            "first_vs_gold": agreement(gold_labels, first, strata) if gold_labels else None,
+            "second_vs_gold": agreement(gold_labels, second, strata) if gold_labels else None,
+            "disputed": len(disputed(first, second)), "gold": len(gold_labels)}
+
+
+def report_markdown(figures: dict) -> str:
+    lines = ["# Annotator agreement", "", "Each row scores one annotation against another: scope agreement and Cohen's "
+             "kappa over all texts; MAP, R@10, Success@1 and set F1 over the texts both call an attack.", ""]
+    for part, fig in figures.items():
+        lines += [f"## {part}", "", f"{fig['disputed']} texts disputed; {fig['gold']} gold labels.", "",
+                  "| comparison | stratum | texts | scope agreement | kappa | both attack | MAP | R@10 | Success@1 | set F1 |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for comparison in ("second_vs_first", "first_vs_gold", "second_vs_gold"):
+            for stratum, row in sorted((fig[comparison] or {}).items(), key=lambda kv: (kv[0] != "all", kv[0])):
+                cells = [row.get(k) for k in ("texts", "scope_agreement", "scope_kappa", "both_attack", "MAP", "R@10",
+                                              "Success@1", "set_F1")]
+                lines.append(f"| {comparison.replace('_', ' ')} | {stratum} | " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atlas_eval.labelling", description=__doc__.split("\n\n")[0])
     parser.add_argument("--atlas", type=Path, help="the ATLAS release the labels name (default: the package's)")
@@ -165,6 +190,7 @@ def main(argv=None) -> int:
     bat.add_argument("--out", type=Path, required=True)
     bat.add_argument("--size", type=int, default=100)
     bat.add_argument("--split", choices=("train", "test"))
+    bat.add_argument("--own", nargs="+", type=Path, help="our own write-ups (texts-*.jsonl) instead of the real reports")
     chk = sub.add_parser("check", help="check an annotation file")
     chk.add_argument("files", type=Path, nargs="+")
     imp = sub.add_parser("store", help="check raw annotation files and write them as committed (offsets, no text)")
@@ -178,28 +204,31 @@ def main(argv=None) -> int:
     agr = sub.add_parser("agreement", help="the second annotation scored against the first (stored files)")
     agr.add_argument("first", type=Path)
     agr.add_argument("second", type=Path)
+    rep = sub.add_parser("report", help="agreement of every labelled part, to data/labelling/agreement.{json,md}")
+    rep.add_argument("--folder", type=Path, default=Path("data") / "labelling")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(args.folder)
     kb = load_kb(args.atlas)
     if args.command == "catalogue":
         atomic_write_text(args.output, catalogue(kb))
     elif args.command == "batches":
         from atlas_eval.corpus import read_sample, texts
 
-        entries = [e for e in read_sample() if args.split in (None, e["split"])]
-        paths = write_batches(texts(entries), args.out, args.size)
+        if args.own:  # annotators see the text only: never the writer's scope or intended techniques
+            chosen = {r["id"]: r["text"] for path in args.own for r in map(json.loads, path.read_text().splitlines())}
+        else:
+            chosen = texts([e for e in read_sample() if args.split in (None, e["split"])])
+        paths = write_batches(chosen, args.out, args.size)
         print(f"wrote {len(paths)} batches of up to {args.size} to {args.out}")
     elif args.command == "store":
-        from atlas_eval.corpus import read_sample, texts
-
         raw = {}
         for path in args.files:
             raw.update(read_annotation(path, kb))
-        rows = stored(raw, texts([e for e in read_sample() if e["id"] in raw]))
+        rows = stored(raw, _texts_of(raw))
         atomic_write_text(args.output, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         print(f"{args.output}: {len(rows)} annotations")
     elif args.command == "gold":
-        from atlas_eval.corpus import read_sample, texts
-
         def raw(paths):
             out = {}
             for path in paths:
@@ -207,7 +236,7 @@ def main(argv=None) -> int:
             return out
 
         labels = gold(raw(args.first), raw(args.second), raw(args.adjudicated))
-        rows = stored(labels, texts([e for e in read_sample() if e["id"] in labels]))
+        rows = stored(labels, _texts_of(labels))
         atomic_write_text(args.output, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         print(f"{args.output}: {len(rows)} gold labels, {sum(r['adjudicated'] for r in rows)} adjudicated")
     elif args.command == "check":
@@ -218,6 +247,46 @@ def main(argv=None) -> int:
 
         strata = {e["id"]: e["source"] for e in read_sample()}
         print(json.dumps(agreement(read_stored(args.first), read_stored(args.second), strata), indent=1))
+    return 0
+
+
+def _texts_of(ids) -> dict[str, str]:
+    """The texts of these ids: real reports from the installed package, our own write-ups from their files."""
+    from atlas_eval.corpus import read_sample, texts
+    from mapper.files import data_dir
+
+    own = {}
+    for path in sorted((data_dir() / "labelling" / "own").glob("texts-*.jsonl")):
+        own.update({r["id"]: r["text"] for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())})
+    real = [e for e in read_sample() if e["id"] in ids and e["id"] not in own]
+    return {**texts(real), **{i: own[i] for i in ids if i in own}}
+
+
+def _report(folder: Path) -> int:
+    """Parts are the folders under ``folder`` holding ``annotations-a.jsonl`` and ``annotations-b.jsonl``; the
+    real reports are reported per split, since the test split's figures are the ceiling beside its scores."""
+    from atlas_eval.corpus import read_sample
+
+    strata, split = {}, {}
+    if (folder / "real" / "sample.jsonl").is_file():
+        for e in read_sample(folder / "real" / "sample.jsonl"):
+            strata[e["id"]], split[e["id"]] = e["source"], e["split"]
+    for own in sorted((folder / "own").glob("texts-*.jsonl")):
+        for line in own.read_text(encoding="utf-8").splitlines():
+            strata[json.loads(line)["id"]] = json.loads(line)["form"]
+    figures = {}
+    for part in sorted(p for p in folder.iterdir() if (p / "annotations-a.jsonl").is_file()):
+        gold_path = part / "gold.jsonl"
+        a, b = read_stored(part / "annotations-a.jsonl"), read_stored(part / "annotations-b.jsonl")
+        g = read_stored(gold_path) if gold_path.is_file() else {}
+        halves = ("test", "train") if part.name == "real" else (None,)
+        for half in halves:
+            keep = (lambda i: split.get(i) == half) if half else (lambda i: True)
+            name = f"{part.name}, {half} split" if half else part.name
+            figures[name] = compare(*({i: x for i, x in d.items() if keep(i)} for d in (a, b, g)), strata)
+    atomic_write_text(folder / "agreement.json", json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(folder / "agreement.md", report_markdown(figures))
+    print(f"wrote {folder / 'agreement.json'} and {folder / 'agreement.md'}")
     return 0
 
 
