@@ -97,3 +97,66 @@ def test_the_frozen_test_split_is_unchanged():
     assert len(rows) == frozen["texts"]
     assert hashlib.sha256("".join(sorted(rows)).encode()).hexdigest() == frozen["gold_sha256"]
     assert all(corpus.split_of(e["group"]) == e["split"] for e in corpus.read_sample(folder / "sample.jsonl"))
+
+
+def test_gold_writeups_never_hold_the_test_split(tmp_path, monkeypatch):
+    import json
+
+    records = {"INC-1": rec("INC-1", "An agent was hijacked", "It read a poisoned page."),
+               "INC-2": rec("INC-2", "A test record", "held out"), "INC-3": rec("INC-3", "An outage", "no AI")}
+    monkeypatch.setattr(corpus, "load_records", lambda: list(records.values()))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "own").mkdir()
+    sample = [{"id": i, "sha256": corpus.text_sha256(r), "split": "test" if i == "INC-2" else "train", "group": i,
+               "source": "oecd", "attack_vector": "other"} for i, r in records.items()]
+    (tmp_path / "real" / "sample.jsonl").write_text("".join(json.dumps(e) + "\n" for e in sample))
+    text1 = corpus.text_of(records["INC-1"])
+    start = text1.index("poisoned")
+    gold = [{"id": "INC-1", "sha256": sample[0]["sha256"], "scope": "attack", "techniques": ["T1"], "evidence": [[start, start + 8]]},
+            {"id": "INC-2", "sha256": sample[1]["sha256"], "scope": "attack", "techniques": ["T1"], "evidence": [None]},
+            {"id": "INC-3", "sha256": sample[2]["sha256"], "scope": "not_ai", "techniques": [], "evidence": []}]
+    (tmp_path / "real" / "gold.jsonl").write_text("".join(json.dumps(g) + "\n" for g in gold))
+    (tmp_path / "own" / "texts-1.jsonl").write_text(json.dumps({"id": "own1-001", "form": "news", "scope": "not_ai",
+                                                               "intended": [], "text": "A plain outage."}) + "\n")
+    (tmp_path / "own" / "gold.jsonl").write_text(json.dumps({"id": "own1-001", "sha256": "x", "scope": "ai_no_adversary",
+                                                            "techniques": [], "evidence": []}) + "\n")
+    got = {w.id: w for w in corpus.gold_writeups(folder=tmp_path)}
+    assert set(got) == {"INC-1", "INC-3"}  # INC-2 is in the test split; own1-001's scope is not taught by default
+    assert got["INC-1"].techniques == ("T1",) and got["INC-1"].rationale == {"T1": "poisoned"}
+    assert not got["INC-3"].ai
+    assert "own1-001" in {w.id for w in corpus.gold_writeups(("not_ai", "ai_no_adversary"), folder=tmp_path)}
+    with pytest.raises(ValueError, match="negatives"):
+        corpus.gold_writeups(("attack",), folder=tmp_path)
+
+
+def test_canary_a_record_about_an_evaluated_item_never_trains(tmp_path, monkeypatch):
+    """The leakage canary of the corpus: a record about the same event as an item under evaluation (listed in
+    overlaps.json), and any record of its event group, is left out of the training write-ups."""
+    import json
+
+    records = {f"INC-{i}": rec(f"INC-{i}", f"story {i}", f"the chatbot was tricked {i}") for i in range(1, 4)}
+    monkeypatch.setattr(corpus, "load_records", lambda: list(records.values()))
+    (tmp_path / "real").mkdir()
+    groups = {"INC-1": "INC-1", "INC-2": "INC-1", "INC-3": "INC-3"}  # INC-2 retells INC-1's event
+    sample = [{"id": i, "sha256": corpus.text_sha256(r), "split": "train", "group": groups[i], "source": "oecd",
+               "attack_vector": "other"} for i, r in records.items()]
+    (tmp_path / "real" / "sample.jsonl").write_text("".join(json.dumps(e) + "\n" for e in sample))
+    gold = [{"id": e["id"], "sha256": e["sha256"], "scope": "attack", "techniques": ["T1"], "evidence": [None]} for e in sample]
+    (tmp_path / "real" / "gold.jsonl").write_text("".join(json.dumps(g) + "\n" for g in gold))
+    (tmp_path / "real" / "overlaps.json").write_text(json.dumps({"items": {"wild-ai-canary": ["INC-1"]}}))
+    assert {w.id for w in corpus.gold_writeups(folder=tmp_path)} == {"INC-1", "INC-2", "INC-3"}
+    kept = {w.id for w in corpus.gold_writeups(folder=tmp_path, exclude_items=["wild-ai-canary"])}
+    assert kept == {"INC-3"}
+
+
+def test_overlaps_name_sampled_records_and_the_frozen_split_leaves_them_unscored():
+    import json
+
+    from conftest import ROOT
+
+    folder = ROOT / "data" / "labelling" / "real"
+    sample = {e["id"]: e for e in corpus.read_sample(folder / "sample.jsonl")}
+    listed = {r for ids in json.loads((folder / "overlaps.json").read_text())["items"].values() for r in ids}
+    assert listed <= set(sample)
+    frozen = json.loads((folder / "test-frozen.json").read_text())
+    assert set(frozen["not_scored"]) == {r for r in listed if sample[r]["split"] == "test"}

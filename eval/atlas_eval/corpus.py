@@ -179,6 +179,68 @@ def texts(entries: list[dict]) -> dict[str, str]:
     return out
 
 
+def excluded_records(items, folder: Path | None = None) -> set[str]:
+    """The corpus records to leave out of training when ``items`` (write-up or case-study ids) are evaluated:
+    those ``overlaps.json`` lists for them, and every record of the same event group."""
+    folder = Path(folder) if folder else data_dir() / "labelling"
+    path = folder / "real" / "overlaps.json"
+    listed = json.loads(path.read_text(encoding="utf-8"))["items"] if path.is_file() else {}
+    named = {r for item in items for r in listed.get(item, ())}
+    sample = read_sample(folder / "real" / "sample.jsonl")
+    groups = {e["group"] for e in sample if e["id"] in named}
+    return named | {e["id"] for e in sample if e["group"] in groups}
+
+
+def gold_writeups(negatives=("not_ai",), folder: Path | None = None, exclude_items=()) -> list:
+    """The corpus's gold labels for training, as write-ups: the train split of the real reports (texts read from
+    the package) and all of our own write-ups. A text of scope ``attack`` with techniques is an AI write-up (its
+    evidence spans are its rationale lines); a text whose scope is in ``negatives`` is a write-up with no technique.
+    The frozen test split is never returned, nor a record about the same event as one of ``exclude_items`` (the
+    items being evaluated: see :func:`excluded_records`)."""
+    from mapper.model.writeups import WriteUp
+
+    unknown = set(negatives) - {"ai_no_adversary", "not_ai"}
+    if unknown:
+        raise ValueError(f"negatives must be scopes without techniques (ai_no_adversary, not_ai), not {sorted(unknown)}")
+    folder = Path(folder) if folder else data_dir() / "labelling"
+    split = {e["id"]: e["split"] for e in read_sample(folder / "real" / "sample.jsonl")}
+    own = {r["id"]: r["text"] for path in sorted((folder / "own").glob("texts-*.jsonl"))
+           for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    gold = [json.loads(line) for part in ("real", "own") if (folder / part / "gold.jsonl").is_file()
+            for line in (folder / part / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    dropped = excluded_records(exclude_items, folder)
+    gold = [g for g in gold if (g["id"] in own or split.get(g["id"]) == "train") and g["id"] not in dropped]
+    text = {**texts([{"id": g["id"], "sha256": g["sha256"]} for g in gold if g["id"] not in own]), **own}
+    out = []
+    for g in gold:
+        if g["scope"] == "attack" and g["techniques"]:
+            body = text[g["id"]]
+            rationale = {t: body[span[0]:span[1]] for t, span in zip(g["techniques"], g["evidence"]) if span}
+            out.append(WriteUp(g["id"], body, tuple(g["techniques"]), rationale))
+        elif g["scope"] in negatives:
+            out.append(WriteUp(g["id"], text[g["id"]]))
+    return out
+
+
+def overlap_candidates(records: list[dict], items: dict[str, str], floor: float = 0.3) -> list[dict]:
+    """Corpus records that may be about the same event as an evaluation item (``items``: id -> the words that
+    name its event: a wild write-up's source title and text, a case study's name and summary), by TF-IDF cosine
+    of the item's words to the record's title and description. A candidate list for a person to confirm: short
+    headlines of one event rarely share enough words for a fixed cut to decide alone."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    record_texts = [f"{r.get('title') or ''} {r.get('description') or ''}" for r in records]
+    vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit(record_texts + list(items.values()))
+    sims = vectorizer.transform(list(items.values())) @ vectorizer.transform(record_texts).T
+    out = []
+    for row, item in enumerate(items):
+        scores = sims[row].toarray().ravel()
+        for col in np.flatnonzero(scores >= floor):
+            out.append({"item": item, "record": records[col]["id"], "cosine": round(float(scores[col]), 3),
+                        "title": records[col].get("title") or ""})
+    return sorted(out, key=lambda c: (-c["cosine"], c["item"], c["record"]))
+
+
 def read_sample(path: Path | None = None) -> list[dict]:
     path = Path(path) if path else data_dir() / SAMPLE
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
