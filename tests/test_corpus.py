@@ -160,3 +160,25 @@ def test_overlaps_name_sampled_records_and_the_frozen_split_leaves_them_unscored
     assert listed <= set(sample)
     frozen = json.loads((folder / "test-frozen.json").read_text())
     assert set(frozen["not_scored"]) == {r for r in listed if sample[r]["split"] == "test"}
+
+
+@pytest.mark.integration
+def test_corpus_task_scores_one_split_without_overlaps_or_empty_attacks():
+    import json
+
+    from conftest import RELEASES, ROOT
+    from mapper.kb import load_kb
+
+    pytest.importorskip("genai_incidents")
+    if not (RELEASES / "v2026.05").is_dir():
+        pytest.skip("../shared/atlas not present")
+    from atlas_eval.datasets import corpus_task
+
+    folder = ROOT / "data" / "labelling" / "real"
+    split = {e["id"]: e["split"] for e in corpus.read_sample(folder / "sample.jsonl")}
+    overlaps = {r for ids in json.loads((folder / "overlaps.json").read_text())["items"].values() for r in ids}
+    data = corpus_task(load_kb(RELEASES / "v2026.05" / "ATLAS-2026.05.yaml"), "train")
+    assert data.queries and all(split[q] == "train" for q in data.queries) and not set(data.queries) & overlaps
+    assert all(data.qrels[q] for q in data.queries if q not in data.out_of_scope)
+    with pytest.raises(InputError, match="attack"):
+        corpus.training_writeups("not_ai")

@@ -43,6 +43,7 @@ def register(app) -> None:
         release: Annotated[Optional[str], typer.Option("--release")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Encoder for every dense method.")] = None,
         subset: Annotated[Optional[Subset], typer.Option("--subset", help="Labelled files with a frozen split (split.json beside them): score only the dev or the test half.")] = None,
+        train_corpus: Annotated[Optional[str], typer.Option("--train-corpus", help="Also train on the labelled corpus (data/labelling): 'attack', 'attack+not_ai' or 'attack+not_ai+ai_no_adversary'; needs genai-incidents 2.13.0.")] = None,
         doc_fields: Annotated[Optional[str], typer.Option("--doc-fields", help="Technique document fields, comma-separated (default: name,description,tactics,parent; also: mitigations).")] = None,
     ):
         """Benchmark mapping methods on ATLAS case studies, side by side with baselines."""
@@ -55,7 +56,7 @@ def register(app) -> None:
 
         reports = run_eval(task, protocol, train_release, methods, max_folds, atlas, release, model,
                            progress=sys.stderr.isatty(), doc_fields=parse_doc_fields(doc_fields),
-                           subset=subset.value if subset else None)
+                           subset=subset.value if subset else None, corpus=train_corpus)
         command = "atlas-mapper eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         from atlas_eval.report import render_markdown, render_table, write_outputs
 

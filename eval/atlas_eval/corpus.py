@@ -241,6 +241,19 @@ def overlap_candidates(records: list[dict], items: dict[str, str], floor: float 
     return sorted(out, key=lambda c: (-c["cosine"], c["item"], c["record"]))
 
 
+def training_writeups(spec: str, folder: Path | None = None) -> list:
+    """The corpus's training write-ups for ``atlas-mapper eval --train-corpus SPEC``: its attacks, plus the scopes
+    ``SPEC`` names ("attack" alone, "attack+not_ai", "attack+not_ai+ai_no_adversary") as texts with no technique.
+    Records about the same event as any evaluation item (``overlaps.json``, every item) never train."""
+    scopes = set(spec.split("+"))
+    if not scopes <= {"attack", "not_ai", "ai_no_adversary"} or "attack" not in scopes:
+        raise InputError(f"--train-corpus takes attack, optionally with not_ai and ai_no_adversary, joined by '+'; "
+                         f"not {spec!r}")
+    folder = Path(folder) if folder else data_dir() / "labelling"
+    items = json.loads((folder / "real" / "overlaps.json").read_text(encoding="utf-8"))["items"]
+    return gold_writeups(tuple(sorted(scopes - {"attack"})), folder, exclude_items=list(items))
+
+
 def read_sample(path: Path | None = None) -> list[dict]:
     path = Path(path) if path else data_dir() / SAMPLE
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

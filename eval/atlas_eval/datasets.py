@@ -73,6 +73,37 @@ def _resolve_labels(kb: KnowledgeBase, qid: str, labels, ds_unknown, ds_mapped) 
     return rel
 
 
+def corpus_task(kb: KnowledgeBase, split: str) -> Dataset:
+    """``--task corpus:train`` or ``corpus:test``: the relabelled real reports of one split (texts read from the
+    pinned genai-incidents package). Attacks are scored on their techniques; the other scopes are out of scope
+    (nothing should be listed). Left out: attacks whose gold lists no technique, and the records the frozen split
+    does not score (about the same event as an evaluation item the model trains on)."""
+    import json
+
+    from atlas_eval.corpus import read_sample, texts
+    from mapper.files import data_dir
+
+    folder = data_dir() / "labelling" / "real"
+    if split not in ("train", "test"):
+        raise InputError(f"unknown corpus split {split!r}; use corpus:train or corpus:test")
+    in_split = {e["id"]: e for e in read_sample(folder / "sample.jsonl") if e["split"] == split}
+    frozen = json.loads((folder / "test-frozen.json").read_text(encoding="utf-8"))
+    overlaps = {r for ids in json.loads((folder / "overlaps.json").read_text(encoding="utf-8"))["items"].values() for r in ids}
+    gold = [json.loads(line) for line in (folder / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    gold = [g for g in gold if g["id"] in in_split and g["id"] not in overlaps and g["id"] not in frozen["not_scored"]
+            and not (g["scope"] == "attack" and not g["techniques"])]
+    text = texts([in_split[g["id"]] for g in gold])
+    queries, qrels, unknown, mapped, oos = {}, {}, {}, {}, set()
+    for g in gold:
+        queries[g["id"]] = text[g["id"]]
+        if g["scope"] == "attack":
+            qrels[g["id"]] = _resolve_labels(kb, g["id"], g["techniques"], unknown, mapped)
+        else:
+            qrels[g["id"]] = {}
+            oos.add(g["id"])
+    return Dataset(f"corpus-{split}", queries, qrels, {q: None for q in queries}, oos, unknown, mapped)
+
+
 def case_study_task(kb: KnowledgeBase, task: str) -> Dataset:
     if task not in TASKS:
         raise InputError(f"unknown task {task!r}; choose steps, summary, narrative or a labelled file")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atlas_eval.datasets import TASKS, case_study_task, load_labelled_file
+from atlas_eval.datasets import TASKS, case_study_task, corpus_task, load_labelled_file
 from atlas_eval.methods import DEFAULT_METHODS, Context
 from atlas_eval.runner import PROTOCOLS, evaluate
 from mapper.encode.encoders import CachedEncoder, get_encoder
@@ -48,9 +48,12 @@ def _older_release(ref: str, ctx: Context):
 
 def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds=None, atlas=None, release=None,
              model=None, progress=False, ctx: Context | None = None, doc_fields=DEFAULT_DOC_FIELDS,
-             older: Context | None = None, subset: str | None = None, writeups: list | None = None) -> dict:
+             older: Context | None = None, subset: str | None = None, writeups: list | None = None,
+             corpus: str | None = None) -> dict:
     """``older``: the training release's context for temporal protocols (else built from ``train_release``);
-    ``writeups``: training write-ups (default: those the shipped model learns from)."""
+    ``writeups``: training write-ups (default: those the shipped model learns from); ``corpus``: also the labelled
+    corpus's training texts (:func:`atlas_eval.corpus.training_writeups`), with the scopes named there taught as
+    texts without a technique. Items scored that are also training write-ups are cross-validated by the runner."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
     ctx = ctx or build_context(atlas, release, model, doc_fields)
@@ -58,6 +61,8 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
     for task in tasks:
         if task in TASKS:
             datasets.append(case_study_task(ctx.kb, task))
+        elif task.startswith("corpus:"):
+            datasets.append(corpus_task(ctx.kb, task.split(":", 1)[1]))
         else:
             datasets.append(load_labelled_file(Path(task), ctx.kb, subset))
     if protocol.startswith("temporal") and older is None:
@@ -66,4 +71,8 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
         old_kb = _older_release(train_release, ctx)
         older = Context(old_kb, ctx.encoder, open_index(old_kb, ctx.encoder, doc_fields=doc_fields))
     writeups = bundled_writeups() if writeups is None else writeups
+    if corpus:
+        from atlas_eval.corpus import training_writeups
+
+        writeups = list(writeups) + training_writeups(corpus)
     return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress, writeups)

@@ -218,9 +218,6 @@ class Pipeline:
     @staticmethod
     def check_params(params: dict) -> None:
         TechniqueRanker(**{k: v for k, v in params.items() if k not in OWN_OPTIONS}).check_params()
-        scopes = set(str(params.get("corpus", "none")).split("+"))
-        if scopes != {"none"} and not scopes <= {"attack", "not_ai", "ai_no_adversary"}:
-            raise ValueError("corpus takes none, or attack, not_ai and ai_no_adversary joined by '+'")
 
     def fit(self, studies, writeups=()):
         params = {k: v for k, v in self.params.items() if k not in OWN_OPTIONS}
@@ -238,8 +235,6 @@ class Pipeline:
                                  "train one with 'atlas-mapper train'") from None
         else:
             writeups = list(writeups) if self.params.get("writeups", True) else []
-            if self.params.get("corpus", "none") != "none":
-                writeups += corpus_writeups(self.params["corpus"])
             self.ranker_ = TechniqueRanker(**params).fit(studies, self.ctx.kb, self.ctx.index, self.ctx.encoder, writeups)
         self.threshold_ = self.ranker_.threshold_
         self.ai_related_ = {}
@@ -266,11 +261,8 @@ class Pipeline:
         return out
 
 
-# Options of the default method that are not the ranker's: a saved model, whether to learn from write-ups, and
-# whether to learn from the labelled corpus (data/labelling) too: "none", or the scopes taught as texts with no
-# technique beside its attacks ("attack" for none, "not_ai", "not_ai+ai_no_adversary"). Corpus records about the
-# same event as any evaluation item (overlaps.json) never train.
-OWN_OPTIONS = {"model_dir": None, "writeups": True, "corpus": "none"}
+# Options of the default method that are not the ranker's: a saved model, and whether to learn from write-ups.
+OWN_OPTIONS = {"model_dir": None, "writeups": True}
 
 
 BUILTIN = {
@@ -281,18 +273,6 @@ BUILTIN = {
     "default": Pipeline,
 }
 DEFAULT_METHODS = ("popularity", "tfidf", "rcatt", "dense", "default")
-
-
-def corpus_writeups(spec: str) -> list:
-    """The corpus's training write-ups for the ``corpus`` option (see ``OWN_OPTIONS``)."""
-    import json
-
-    from atlas_eval.corpus import gold_writeups
-    from mapper.files import data_dir
-
-    overlaps = json.loads((data_dir() / "labelling" / "real" / "overlaps.json").read_text(encoding="utf-8"))["items"]
-    negatives = tuple(s for s in spec.split("+") if s != "attack")
-    return gold_writeups(negatives, exclude_items=list(overlaps))
 
 
 def method_options(cls) -> dict:
