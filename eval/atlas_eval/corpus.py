@@ -281,4 +281,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from mapper.errors import MapperError
+
+    try:
+        raise SystemExit(main())
+    except MapperError as exc:  # one line naming the problem and the fix, as the CLI does
+        raise SystemExit(f"error: {exc}") from None

@@ -56,7 +56,12 @@ def read_annotation(path: Path, kb: KnowledgeBase, texts: dict[str, str] | None 
     """``{id: {"scope", "techniques": [ids, most certain first], "evidence": {id: span}}}``, checked: known
     scope and technique IDs, no technique outside ``attack``, evidence copied from the text when it is given."""
     out = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read annotation file {path} ({exc.__class__.__name__}); give a JSONL file of "
+                         "annotations") from None
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -89,6 +94,14 @@ def gold(first: dict[str, dict], second: dict[str, dict], adjudicated: dict[str,
         if rid not in adjudicated and rid in disputed({rid: first[rid]}, {rid: second[rid]}):
             continue
         out[rid] = dict(adjudicated.get(rid) or first[rid], adjudicated=rid in adjudicated)
+    return out
+
+
+def read_annotations(paths, kb: KnowledgeBase) -> dict[str, dict]:
+    """Several annotation files (batches of one annotator) as one ``{id: annotation}``."""
+    out = {}
+    for path in paths:
+        out.update(read_annotation(path, kb))
     return out
 
 
@@ -222,20 +235,12 @@ def main(argv=None) -> int:
         paths = write_batches(chosen, args.out, args.size)
         print(f"wrote {len(paths)} batches of up to {args.size} to {args.out}")
     elif args.command == "store":
-        raw = {}
-        for path in args.files:
-            raw.update(read_annotation(path, kb))
+        raw = read_annotations(args.files, kb)
         rows = stored(raw, _texts_of(raw))
         atomic_write_text(args.output, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         print(f"{args.output}: {len(rows)} annotations")
     elif args.command == "gold":
-        def raw(paths):
-            out = {}
-            for path in paths:
-                out.update(read_annotation(path, kb))
-            return out
-
-        labels = gold(raw(args.first), raw(args.second), raw(args.adjudicated))
+        labels = gold(*(read_annotations(paths, kb) for paths in (args.first, args.second, args.adjudicated)))
         rows = stored(labels, _texts_of(labels))
         atomic_write_text(args.output, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         print(f"{args.output}: {len(rows)} gold labels, {sum(r['adjudicated'] for r in rows)} adjudicated")
@@ -291,4 +296,9 @@ def _report(folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from mapper.errors import MapperError
+
+    try:
+        raise SystemExit(main())
+    except MapperError as exc:  # one line naming the problem and the fix, as the CLI does
+        raise SystemExit(f"error: {exc}") from None
