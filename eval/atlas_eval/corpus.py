@@ -179,14 +179,28 @@ def texts(entries: list[dict]) -> dict[str, str]:
     return out
 
 
+def labelling_folder(folder: Path | None = None) -> Path:
+    return Path(folder) if folder else data_dir() / "labelling"
+
+
+def overlap_items(folder: Path | None = None) -> dict[str, list[str]]:
+    """``overlaps.json``: evaluation item -> the corpus records about its event ({} when there is none)."""
+    path = labelling_folder(folder) / "real" / "overlaps.json"
+    return json.loads(path.read_text(encoding="utf-8"))["items"] if path.is_file() else {}
+
+
+def own_records(folder: Path | None = None) -> dict[str, dict]:
+    """Our own write-ups (``own/texts-*.jsonl``): id -> {id, form, scope, intended, text}."""
+    return {r["id"]: r for path in sorted((labelling_folder(folder) / "own").glob("texts-*.jsonl"))
+            for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
 def excluded_records(items, folder: Path | None = None) -> set[str]:
     """The corpus records to leave out of training when ``items`` (write-up or case-study ids) are evaluated:
     those ``overlaps.json`` lists for them, and every record of the same event group."""
-    folder = Path(folder) if folder else data_dir() / "labelling"
-    path = folder / "real" / "overlaps.json"
-    listed = json.loads(path.read_text(encoding="utf-8"))["items"] if path.is_file() else {}
+    listed = overlap_items(folder)
     named = {r for item in items for r in listed.get(item, ())}
-    sample = read_sample(folder / "real" / "sample.jsonl")
+    sample = read_sample(labelling_folder(folder) / "real" / "sample.jsonl")
     groups = {e["group"] for e in sample if e["id"] in named}
     return named | {e["id"] for e in sample if e["group"] in groups}
 
@@ -202,10 +216,9 @@ def gold_writeups(negatives=("not_ai",), folder: Path | None = None, exclude_ite
     unknown = set(negatives) - {"ai_no_adversary", "not_ai"}
     if unknown:
         raise ValueError(f"negatives must be scopes without techniques (ai_no_adversary, not_ai), not {sorted(unknown)}")
-    folder = Path(folder) if folder else data_dir() / "labelling"
+    folder = labelling_folder(folder)
     split = {e["id"]: e["split"] for e in read_sample(folder / "real" / "sample.jsonl")}
-    own = {r["id"]: r["text"] for path in sorted((folder / "own").glob("texts-*.jsonl"))
-           for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    own = {i: r["text"] for i, r in own_records(folder).items()}
     gold = [json.loads(line) for part in ("real", "own") if (folder / part / "gold.jsonl").is_file()
             for line in (folder / part / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
     dropped = excluded_records(exclude_items, folder)
@@ -249,9 +262,7 @@ def training_writeups(spec: str, folder: Path | None = None) -> list:
     if not scopes <= {"attack", "not_ai", "ai_no_adversary"} or "attack" not in scopes:
         raise InputError(f"--train-corpus takes attack, optionally with not_ai and ai_no_adversary, joined by '+'; "
                          f"not {spec!r}")
-    folder = Path(folder) if folder else data_dir() / "labelling"
-    items = json.loads((folder / "real" / "overlaps.json").read_text(encoding="utf-8"))["items"]
-    return gold_writeups(tuple(sorted(scopes - {"attack"})), folder, exclude_items=list(items))
+    return gold_writeups(tuple(sorted(scopes - {"attack"})), folder, exclude_items=list(overlap_items(folder)))
 
 
 def read_sample(path: Path | None = None) -> list[dict]:
@@ -281,9 +292,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from mapper.errors import MapperError
+    from atlas_eval import run_module
 
-    try:
-        raise SystemExit(main())
-    except MapperError as exc:  # one line naming the problem and the fix, as the CLI does
-        raise SystemExit(f"error: {exc}") from None
+    run_module(main)

@@ -76,21 +76,20 @@ def _resolve_labels(kb: KnowledgeBase, qid: str, labels, ds_unknown, ds_mapped) 
 def corpus_task(kb: KnowledgeBase, split: str) -> Dataset:
     """``--task corpus:train`` or ``corpus:test``: the relabelled real reports of one split (texts read from the
     pinned genai-incidents package). Attacks are scored on their techniques; the other scopes are out of scope
-    (nothing should be listed). Left out: attacks whose gold lists no technique, and the records the frozen split
-    does not score (about the same event as an evaluation item the model trains on)."""
+    (nothing should be listed). Left out: attacks whose gold lists no technique, and the records about the same
+    event as an evaluation item the model trains on (``overlaps.json``; in the test split, exactly those its
+    freeze left unscored, which a test checks)."""
     import json
 
-    from atlas_eval.corpus import read_sample, texts
-    from mapper.files import data_dir
+    from atlas_eval.corpus import labelling_folder, overlap_items, read_sample, texts
 
-    folder = data_dir() / "labelling" / "real"
+    folder = labelling_folder() / "real"
     if split not in ("train", "test"):
         raise InputError(f"unknown corpus split {split!r}; use corpus:train or corpus:test")
     in_split = {e["id"]: e for e in read_sample(folder / "sample.jsonl") if e["split"] == split}
-    frozen = json.loads((folder / "test-frozen.json").read_text(encoding="utf-8"))
-    overlaps = {r for ids in json.loads((folder / "overlaps.json").read_text(encoding="utf-8"))["items"].values() for r in ids}
+    overlaps = {r for ids in overlap_items().values() for r in ids}
     gold = [json.loads(line) for line in (folder / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
-    gold = [g for g in gold if g["id"] in in_split and g["id"] not in overlaps and g["id"] not in frozen["not_scored"]
+    gold = [g for g in gold if g["id"] in in_split and g["id"] not in overlaps
             and not (g["scope"] == "attack" and not g["techniques"])]
     text = texts([in_split[g["id"]] for g in gold])
     queries, qrels, unknown, mapped, oos = {}, {}, {}, {}, set()

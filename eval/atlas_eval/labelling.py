@@ -257,28 +257,23 @@ def main(argv=None) -> int:
 
 def _texts_of(ids) -> dict[str, str]:
     """The texts of these ids: real reports from the installed package, our own write-ups from their files."""
-    from atlas_eval.corpus import read_sample, texts
-    from mapper.files import data_dir
+    from atlas_eval.corpus import own_records, read_sample, texts
 
-    own = {}
-    for path in sorted((data_dir() / "labelling" / "own").glob("texts-*.jsonl")):
-        own.update({r["id"]: r["text"] for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())})
+    own = own_records()
     real = [e for e in read_sample() if e["id"] in ids and e["id"] not in own]
-    return {**texts(real), **{i: own[i] for i in ids if i in own}}
+    return {**texts(real), **{i: own[i]["text"] for i in ids if i in own}}
 
 
 def _report(folder: Path) -> int:
     """Parts are the folders under ``folder`` holding ``annotations-a.jsonl`` and ``annotations-b.jsonl``; the
     real reports are reported per split, since the test split's figures are the ceiling beside its scores."""
-    from atlas_eval.corpus import read_sample
+    from atlas_eval.corpus import own_records, read_sample
 
     strata, split = {}, {}
     if (folder / "real" / "sample.jsonl").is_file():
         for e in read_sample(folder / "real" / "sample.jsonl"):
             strata[e["id"]], split[e["id"]] = e["source"], e["split"]
-    for own in sorted((folder / "own").glob("texts-*.jsonl")):
-        for line in own.read_text(encoding="utf-8").splitlines():
-            strata[json.loads(line)["id"]] = json.loads(line)["form"]
+    strata.update({i: r["form"] for i, r in own_records(folder).items()})
     figures = {}
     for part in sorted(p for p in folder.iterdir() if (p / "annotations-a.jsonl").is_file()):
         gold_path = part / "gold.jsonl"
@@ -296,9 +291,6 @@ def _report(folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    from mapper.errors import MapperError
+    from atlas_eval import run_module
 
-    try:
-        raise SystemExit(main())
-    except MapperError as exc:  # one line naming the problem and the fix, as the CLI does
-        raise SystemExit(f"error: {exc}") from None
+    run_module(main)

@@ -10,8 +10,9 @@
    AI write-ups (their out-of-fold scores) against the non-AI write-ups.
 
 Training write-ups (:mod:`mapper.model.writeups`) are optional; nothing is tuned on held-out text.
-Follows scikit-learn's conventions: ``__init__`` stores
-parameters, ``fit`` returns self, learned attributes end in ``_``, ``classes_`` is the column order.
+``__init__`` stores parameters, ``fit`` returns self, learned attributes end in ``_``, ``classes_`` is
+the column order. The class is plain, since what ``map`` loads must not import scikit-learn;
+:mod:`mapper.model.estimators` gives it scikit-learn's ``BaseEstimator``, and training uses that one.
 """
 
 from __future__ import annotations
