@@ -105,7 +105,8 @@ def mini_mapper(mini_kb, tiny_encoder, tmp_path):
 
     encoder = CachedEncoder(tiny_encoder)
     index = TechniqueIndex.build(mini_kb, encoder)
-    return Mapper.from_parts(mini_kb, encoder, index, tmp_path / "models", {"C_grid": (1.0,)})
+    from mapper.model.writeups import benchmark_writeups
+    return Mapper.from_parts(mini_kb, encoder, index, tmp_path / "models", {"C_grid": (1.0,)}, writeups=benchmark_writeups())
 
 
 def needs_shared():

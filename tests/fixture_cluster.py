@@ -17,7 +17,8 @@ def build(atlas: Path, root: Path):
 
     kb = load_kb(atlas)
     encoder = CachedEncoder(TinyEncoder())
-    return Mapper.from_parts(kb, encoder, open_index(kb, encoder, root), root, PARAMS)
+    from mapper.model.writeups import benchmark_writeups
+    return Mapper.from_parts(kb, encoder, open_index(kb, encoder, root), root, PARAMS, writeups=benchmark_writeups())
 
 
 def load(spec: dict, atlas: Path, root: Path):

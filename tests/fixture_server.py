@@ -33,7 +33,9 @@ def main() -> None:
     kb = load_kb(FIXTURE_ATLAS)
     encoder = CachedEncoder(TinyEncoder())
     root = args.db.parent / "models"
-    mapper = Mapper.from_parts(kb, encoder, TechniqueIndex.build(kb, encoder), root, {"C_grid": (1.0,)})
+    from mapper.model.writeups import benchmark_writeups
+    mapper = Mapper.from_parts(kb, encoder, TechniqueIndex.build(kb, encoder), root, {"C_grid": (1.0,)},
+                               writeups=benchmark_writeups())
     bench = Workbench(args.db, mapper, root)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -89,7 +89,23 @@ def test_relevance_clones_refits_and_grid_searches():
     X = np.vstack([rng.normal(1.0, 0.7, (30, 5)), rng.normal(-1.0, 0.7, (20, 5))])
     y = np.r_[np.ones(30), np.zeros(20)].astype(int)
     model = est.AIRelevance(inner_folds=3)
-    twin = cloned_and_refitted(model, lambda e: e.fit(X, y, np.arange(50)), {"C": 0.1})
+    twin = cloned_and_refitted(model, lambda e: e.fit(X, y, np.arange(50)), {"Cs": (0.1,)})
     assert twin.cut_ == model.cut_
-    search = GridSearchCV(est.AIRelevance(inner_folds=3), {"C": [0.1, 1.0]}, cv=3).fit(X, y)
-    assert search.best_params_["C"] in (0.1, 1.0) and search.score(X, y) > 0.8
+    search = GridSearchCV(est.AIRelevance(inner_folds=3), {"Cs": [(0.1,), (1.0,)]}, cv=3).fit(X, y)
+    assert search.best_params_["Cs"] in ((0.1,), (1.0,)) and search.score(X, y) > 0.8
+
+
+def test_attack_text_clones_refits_scores_out_of_fold_and_round_trips():
+    from mapper.model.attack_text import AttackText
+
+    attacks = [f"the attacker injected a prompt into the agent {i}" for i in range(8)]
+    others = [f"the printer ran out of paper on floor {i}" for i in range(8)]
+    texts, y = attacks + others, np.r_[np.ones(8), np.zeros(8)].astype(int)
+    original = est.AttackText(inner_folds=4)
+    twin = cloned_and_refitted(original, lambda e: e.fit(texts, y), {"C": 1.0})
+    assert original.fit(texts, y) is original
+    np.testing.assert_array_equal(twin.score(texts), original.score(texts))
+    assert original.oof_score_.shape == (16,) and original.score(["an attacker injected a prompt"])[0] > 0.5
+    meta, arrays = original.state()
+    again = AttackText.from_state(meta, arrays)
+    np.testing.assert_allclose(again.score(texts), original.score(texts))

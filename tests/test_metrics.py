@@ -265,3 +265,18 @@ def test_calibration_by_hand():
     # ECE@10 reads only each query's best-scored techniques: here the top 1
     top1 = calibration({"q1": {"A": 1}, "q2": {"B": 1}}, run, top=1)
     assert top1["ECE@1"] == pytest.approx((0.1 + 0.8) / 2) and top1["ECE"] == pytest.approx(0.425)  # A in both
+
+
+def test_sub_technique_accuracy_is_asked_only_where_the_parent_is_found():
+    from atlas_eval.metrics import sibling_accuracy, sibling_choices
+
+    qrels = {"q1": {"AML.T1": 1, "AML.T1.001": 1}, "q2": {"AML.T1": 1, "AML.T1.000": 1}, "q3": {"AML.T2.001": 1}, "q4": {"AML.T3": 1}}
+    ranking = {"q1": ["AML.T1", "AML.T1.000", "AML.T1.001"],  # the wrong sibling first
+               "q2": ["AML.T1.000", "AML.T1", "AML.T1.001"],  # right
+               "q3": [f"AML.X{i}" for i in range(10)] + ["AML.T2.001"],  # family not in the top 10: not asked
+               "q4": ["AML.T3"]}  # no sub-technique in gold: not asked
+    choices = sibling_choices(qrels, ranking)
+    assert choices == {"q1": (0, 1), "q2": (1, 1)}
+    agg, ci = sibling_accuracy(choices, {})
+    assert agg == {"sub-technique": 0.5, "sub-technique pairs": 2} and 0.0 <= ci["sub-technique"][0] <= 0.5
+    assert sibling_accuracy({}, {}) == ({}, {})

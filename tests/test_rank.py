@@ -20,7 +20,7 @@ def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
     assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 3, "head_C": 0.5,
                             "training_kinds": ("steps", "summary", "narrative", "writeup"), "drop_features": (),
                             "coverage": 0.9, "ai_gate": True, "cooccurrence": True, "writeup_weight": 1.0,
-                            "rejected_weight": 3.0, "random_state": 0}
+                            "rejected_weight": 3.0, "relevance_text": True, "random_state": 0}
     fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
     assert fitted is ranker
     assert ranker.classes_ == mini_mapper.index.ids
@@ -108,7 +108,9 @@ def test_bad_arguments(mini_mapper):
 
 
 def test_trained_ranker_is_cached_and_reused(mini_kb, mini_mapper, tmp_path):
-    again = Mapper.from_parts(mini_kb, mini_mapper.encoder, mini_mapper.index, tmp_path / "models", {"C_grid": (1.0,)})
+    from mapper.model.writeups import benchmark_writeups
+    again = Mapper.from_parts(mini_kb, mini_mapper.encoder, mini_mapper.index, tmp_path / "models", {"C_grid": (1.0,)},
+                             writeups=benchmark_writeups())
     assert again.ranker is not mini_mapper.ranker  # loaded from disk, not the object in memory
     meta, arrays = again.ranker.state()
     same_meta, same_arrays = mini_mapper.ranker.state()
@@ -236,12 +238,18 @@ def test_a_first_run_says_what_it_builds_at_a_terminal_only(mini_kb, tiny_encode
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     encoder = CachedEncoder(tiny_encoder)
-    Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path), tmp_path, {"C_grid": (1.0,)})
+    from mapper.model.writeups import benchmark_writeups
+    Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path), tmp_path, {"C_grid": (1.0,)},
+                      writeups=benchmark_writeups())
     said = terminal.getvalue()
     assert "building the technique index" in said and "training the ranker on 3 case studies" in said
     # the second run finds both built, and a pipe hears nothing either way
     quiet = io.StringIO()
     monkeypatch.setattr("sys.stderr", quiet)
-    Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path), tmp_path, {"C_grid": (1.0,)})
-    Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path / "other"), tmp_path / "other", {})
+    from mapper.model.writeups import benchmark_writeups
+    Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path), tmp_path, {"C_grid": (1.0,)},
+                      writeups=benchmark_writeups())
+    from mapper.model.writeups import benchmark_writeups
+    Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path / "other"), tmp_path / "other", {},
+                      writeups=benchmark_writeups())
     assert quiet.getvalue() == ""

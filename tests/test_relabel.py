@@ -18,7 +18,9 @@ def v6_mapper(v6_old, tiny_encoder, tmp_path):
     from mapper.pipeline import Mapper
 
     encoder = CachedEncoder(tiny_encoder)
-    return Mapper.from_parts(v6_old, encoder, TechniqueIndex.build(v6_old, encoder), tmp_path / "models", {"C_grid": (1.0,)})
+    from mapper.model.writeups import benchmark_writeups
+    return Mapper.from_parts(v6_old, encoder, TechniqueIndex.build(v6_old, encoder), tmp_path / "models", {"C_grid": (1.0,)},
+                             writeups=benchmark_writeups())
 
 
 def _hit(tid, name, score, text):

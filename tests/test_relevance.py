@@ -36,6 +36,9 @@ def test_features_weigh_a_passing_mention_below_a_text_about_ai():
     assert passing[names["cue_share"]] == pytest.approx(1 / 3) and about[names["cue_share"]] == 1.0
     assert about[names["cue_terms"]] == pytest.approx(np.log1p(2))  # chatbot, prompt
     assert passing[names["own_max"]] == pytest.approx(0.1) and passing[names["shared_max"]] == pytest.approx(0.6)
+    assert len(passing) == len(FEATURES) - 1  # no word score given: the five others
+    worded = relevance_features([cues_in("The agent sent our keys.")], np.array([0.7, 0.2]), own, attack_text=0.8)
+    assert worded[names["attack_text"]] == pytest.approx(np.log(4.0))  # its log-odds
 
 
 def test_relevance_model_learns_cut_out_of_fold_and_round_trips():
@@ -49,3 +52,4 @@ def test_relevance_model_learns_cut_out_of_fold_and_round_trips():
     again = AIRelevance.from_state(model.state())
     assert again.probability(X[3]) == pytest.approx(model.probability(X[3])) and again.cut_ == model.cut_
     assert list(model.predict(X[[0, 45]])) == [1, 0] and model.predict_proba(X).shape == (50, 2)
+    assert model.C_ in model.Cs and again.C_ == model.C_

@@ -209,7 +209,8 @@ def _train(root: str, fixture: str, queue) -> None:
     kb = load_kb(fixture)
     encoder = CachedEncoder(TinyEncoder())
     index = TechniqueIndex.load_or_build(Path(root) / "index", kb, encoder)
-    mapper = Mapper.from_parts(kb, encoder, index, Path(root), {"C_grid": (1.0,)})
+    from mapper.model.writeups import benchmark_writeups
+    mapper = Mapper.from_parts(kb, encoder, index, Path(root), {"C_grid": (1.0,)}, writeups=benchmark_writeups())
     queue.put((len(fits), mapper.map("poison the training data", threshold=0.0).to_json()))
 
 

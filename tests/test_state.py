@@ -46,6 +46,7 @@ def test_unwritable_cache_still_maps(mini_kb, tiny_encoder, tmp_path):
     with pytest.warns(UserWarning, match="could not save"):
         index = TechniqueIndex.load_or_build(cache / "index", mini_kb, encoder)
     with pytest.warns(UserWarning, match="could not save"):
-        mapper = Mapper.from_parts(mini_kb, encoder, index, cache, {"C_grid": (1.0,)})
+        from mapper.model.writeups import benchmark_writeups
+        mapper = Mapper.from_parts(mini_kb, encoder, index, cache, {"C_grid": (1.0,)}, writeups=benchmark_writeups())
     assert mapper.map("poison the training data", threshold=0.0).techniques
     assert blocker.read_text() == ""  # nothing written anywhere else

@@ -6,17 +6,25 @@ import pytest
 import yaml
 
 from mapper.errors import InputError
-from mapper.model.writeups import SPLIT_FILE, bundled_writeups, load_writeups, record_digest, writeups_key
+from mapper.model.writeups import SPLIT_FILE, benchmark_writeups, bundled_writeups, load_writeups, record_digest, writeups_key
 
 from conftest import ROOT
 
 
-def test_bundled_writeups_are_the_dev_half_and_our_first_files():
-    bundled = bundled_writeups()
+def test_bundled_writeups_are_the_dev_half_our_first_files_and_the_corpus_training_split():
+    from mapper.model.corpus import overlap_items, read_sample
+
+    benchmark = benchmark_writeups()
     frozen = json.loads((ROOT / "data" / "eval" / "wild" / SPLIT_FILE).read_text())["test"]
-    ids = {w.id for w in bundled}
-    assert not ids & set(frozen)  # the frozen test half never trains the shipped model
-    assert len(ids) == len(bundled) == 61 + 41 - len(frozen) + 8 + 22
+    assert not {w.id for w in benchmark} & set(frozen)  # the frozen test half never trains the shipped model
+    assert len({w.id for w in benchmark}) == len(benchmark) == 61 + 41 - len(frozen) + 8 + 22
+    bundled = bundled_writeups()
+    ids = [w.id for w in bundled]
+    assert len(set(ids)) == len(ids) and ids[:len(benchmark)] == [w.id for w in benchmark]
+    corpus = set(ids[len(benchmark):])
+    test_split = {e["id"] for e in read_sample() if e["split"] == "test"}
+    about_benchmarks = {r for records in overlap_items().values() for r in records}
+    assert len(corpus) > 2900 and not corpus & test_split and not corpus & about_benchmarks
     assert any(w.ai and w.rationale for w in bundled) and any(not w.ai for w in bundled)
 
 

@@ -43,7 +43,7 @@ def register(app) -> None:
         release: Annotated[Optional[str], typer.Option("--release")] = None,
         model: Annotated[Optional[str], typer.Option("--model", help="Encoder for every dense method.")] = None,
         subset: Annotated[Optional[Subset], typer.Option("--subset", help="Labelled files with a frozen split (split.json beside them): score only the dev or the test half.")] = None,
-        train_corpus: Annotated[Optional[str], typer.Option("--train-corpus", help="Also train on the labelled corpus (data/labelling): 'attack', 'attack+not_ai' or 'attack+not_ai+ai_no_adversary'; needs genai-incidents 2.13.0.")] = None,
+        train_corpus: Annotated[Optional[str], typer.Option("--train-corpus", help="Ablation: train on these scopes of the labelled corpus (data/labelling) instead of the shipped 'attack+not_ai+ai_no_adversary': 'none', 'attack' or 'attack+not_ai'.")] = None,
         doc_fields: Annotated[Optional[str], typer.Option("--doc-fields", help="Technique document fields, comma-separated (default: name,description,tactics,parent; also: mitigations).")] = None,
     ):
         """Benchmark mapping methods on ATLAS case studies, side by side with baselines."""

@@ -3,8 +3,8 @@ event, sampled by stratum, and split by a rule frozen before anything is trained
 
 Third-party text is never committed: what this module writes (``data/labelling/real/sample.jsonl``)
 holds each record's id, the sha256 of the text we label, its source, attack vector, event group and
-split. The text is read again from the installed package, and a record whose text no longer matches
-its sha256 is refused.
+split. The text is read again from the installed package by :mod:`mapper.model.corpus` (the model trains
+on the corpus), and a record whose text no longer matches its sha256 is refused.
 
 Run: ``python -m atlas_eval.corpus sample --size N`` (needs ``pip install genai-incidents==2.13.0``).
 """
@@ -15,18 +15,16 @@ import argparse
 import hashlib
 import json
 from collections import Counter, defaultdict
-from importlib import metadata, resources
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
 from mapper.errors import InputError
-from mapper.files import atomic_write_text, data_dir
+from mapper.files import atomic_write_text
+# the reading half (the pinned package, text digests, gold labels as write-ups) is the product's: it trains on it
+from mapper.model.corpus import gold_writeups, load_records, overlap_items, read_sample, text_of, text_sha256
 
-PACKAGE, VERSION = "genai-incidents", "2.13.0"
-DATA_FILE = "data/incidents.min.json"
-DATA_SHA256 = "a04a60e9982b50714c47e62a6f844318e159e0e0400f3d08182cc7219dc2607e"
 SAMPLE = "labelling/real/sample.jsonl"
 # Sources by the host of a record's primary reference (everything else: "writeup", vendor and researcher posts).
 SOURCES = {"nvd.nist.gov": "nvd", "oecd.ai": "oecd", "www.aiaaic.org": "aiaaic", "incidentdatabase.ai": "aiid",
@@ -38,30 +36,10 @@ TEST_SHARE = 0.25  # of event groups, by a hash of the group's key: frozen befor
 SAME_EVENT = {("title", "description"): 0.7, ("title",): 0.85}
 
 
-def load_records() -> list[dict]:
-    """Every record of the pinned package, its data file checked against the recorded sha256."""
-    try:
-        installed = metadata.version(PACKAGE)
-    except metadata.PackageNotFoundError:
-        raise InputError(f"the corpus reads {PACKAGE} {VERSION}, which is not installed: "
-                         f"pip install {PACKAGE}=={VERSION}") from None
-    if installed != VERSION:
-        raise InputError(f"the corpus is labelled on {PACKAGE} {VERSION}, not {installed}: "
-                         f"pip install {PACKAGE}=={VERSION}")
-    raw = resources.files("genai_incidents").joinpath(DATA_FILE).read_bytes()
-    if hashlib.sha256(raw).hexdigest() != DATA_SHA256:
-        raise InputError(f"{PACKAGE} {VERSION}'s {DATA_FILE} does not match its recorded sha256; reinstall it")
-    return json.loads(raw)["incidents"]
 
 
-def text_of(record: dict) -> str:
-    """The text we label: the title, then the description."""
-    title, description = (record.get("title") or "").strip(), (record.get("description") or "").strip()
-    return f"{title}.\n{description}" if title and not title.endswith((".", "!", "?")) else f"{title}\n{description}"
 
 
-def text_sha256(record: dict) -> str:
-    return hashlib.sha256(text_of(record).encode("utf-8")).hexdigest()
 
 
 def source_of(record: dict) -> str:
@@ -166,73 +144,16 @@ def _stratified(strata: list[list[dict]], n: int) -> list[dict]:
     return chosen
 
 
-def texts(entries: list[dict]) -> dict[str, str]:
-    """``{id: text}`` for sample entries, from the installed package; refuses any text whose sha256 changed."""
-    by_id = {r["id"]: r for r in load_records()}
-    out = {}
-    for entry in entries:
-        rec = by_id.get(entry["id"])
-        if rec is None or text_sha256(rec) != entry["sha256"]:
-            raise InputError(f"record {entry['id']} is missing or its text changed in the installed {PACKAGE}; "
-                             f"install {PACKAGE}=={VERSION}")
-        out[entry["id"]] = text_of(rec)
-    return out
 
 
-def labelling_folder(folder: Path | None = None) -> Path:
-    return Path(folder) if folder else data_dir() / "labelling"
 
 
-def overlap_items(folder: Path | None = None) -> dict[str, list[str]]:
-    """``overlaps.json``: evaluation item -> the corpus records about its event ({} when there is none)."""
-    path = labelling_folder(folder) / "real" / "overlaps.json"
-    return json.loads(path.read_text(encoding="utf-8"))["items"] if path.is_file() else {}
 
 
-def own_records(folder: Path | None = None) -> dict[str, dict]:
-    """Our own write-ups (``own/texts-*.jsonl``): id -> {id, form, scope, intended, text}."""
-    return {r["id"]: r for path in sorted((labelling_folder(folder) / "own").glob("texts-*.jsonl"))
-            for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
 
 
-def excluded_records(items, folder: Path | None = None) -> set[str]:
-    """The corpus records to leave out of training when ``items`` (write-up or case-study ids) are evaluated:
-    those ``overlaps.json`` lists for them, and every record of the same event group."""
-    listed = overlap_items(folder)
-    named = {r for item in items for r in listed.get(item, ())}
-    sample = read_sample(labelling_folder(folder) / "real" / "sample.jsonl")
-    groups = {e["group"] for e in sample if e["id"] in named}
-    return named | {e["id"] for e in sample if e["group"] in groups}
 
 
-def gold_writeups(negatives=("not_ai",), folder: Path | None = None, exclude_items=()) -> list:
-    """The corpus's gold labels for training, as write-ups: the train split of the real reports (texts read from
-    the package) and all of our own write-ups. A text of scope ``attack`` with techniques is an AI write-up (its
-    evidence spans are its rationale lines); a text whose scope is in ``negatives`` is a write-up with no technique.
-    The frozen test split is never returned, nor a record about the same event as one of ``exclude_items`` (the
-    items being evaluated: see :func:`excluded_records`)."""
-    from mapper.model.writeups import WriteUp
-
-    unknown = set(negatives) - {"ai_no_adversary", "not_ai"}
-    if unknown:
-        raise ValueError(f"negatives must be scopes without techniques (ai_no_adversary, not_ai), not {sorted(unknown)}")
-    folder = labelling_folder(folder)
-    split = {e["id"]: e["split"] for e in read_sample(folder / "real" / "sample.jsonl")}
-    own = {i: r["text"] for i, r in own_records(folder).items()}
-    gold = [json.loads(line) for part in ("real", "own") if (folder / part / "gold.jsonl").is_file()
-            for line in (folder / part / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
-    dropped = excluded_records(exclude_items, folder)
-    gold = [g for g in gold if (g["id"] in own or split.get(g["id"]) == "train") and g["id"] not in dropped]
-    text = {**texts([{"id": g["id"], "sha256": g["sha256"]} for g in gold if g["id"] not in own]), **own}
-    out = []
-    for g in gold:
-        if g["scope"] == "attack" and g["techniques"]:
-            body = text[g["id"]]
-            rationale = {t: body[span[0]:span[1]] for t, span in zip(g["techniques"], g["evidence"]) if span}
-            out.append(WriteUp(g["id"], body, tuple(g["techniques"]), rationale))
-        elif g["scope"] in negatives:
-            out.append(WriteUp(g["id"], text[g["id"]]))
-    return out
 
 
 def overlap_candidates(records: list[dict], items: dict[str, str], floor: float = 0.3) -> list[dict]:
@@ -255,19 +176,19 @@ def overlap_candidates(records: list[dict], items: dict[str, str], floor: float 
 
 
 def training_writeups(spec: str, folder: Path | None = None) -> list:
-    """The corpus's training write-ups for ``atlas-mapper eval --train-corpus SPEC``: its attacks, plus the scopes
-    ``SPEC`` names ("attack" alone, "attack+not_ai", "attack+not_ai+ai_no_adversary") as texts with no technique.
-    Records about the same event as any evaluation item (``overlaps.json``, every item) never train."""
+    """The corpus's training write-ups for ``atlas-mapper eval --train-corpus SPEC``: none ("none"), or its attacks
+    plus the scopes ``SPEC`` names ("attack" alone, "attack+not_ai", "attack+not_ai+ai_no_adversary": what the
+    shipped model learns) as texts with no technique. Records about the same event as any evaluation item
+    (``overlaps.json``, every item) never train."""
+    if spec == "none":
+        return []
     scopes = set(spec.split("+"))
     if not scopes <= {"attack", "not_ai", "ai_no_adversary"} or "attack" not in scopes:
-        raise InputError(f"--train-corpus takes attack, optionally with not_ai and ai_no_adversary, joined by '+'; "
-                         f"not {spec!r}")
+        raise InputError(f"--train-corpus takes none, or attack optionally with not_ai and ai_no_adversary, joined "
+                         f"by '+'; not {spec!r}")
     return gold_writeups(tuple(sorted(scopes - {"attack"})), folder, exclude_items=list(overlap_items(folder)))
 
 
-def read_sample(path: Path | None = None) -> list[dict]:
-    path = Path(path) if path else data_dir() / SAMPLE
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def main(argv=None) -> int:

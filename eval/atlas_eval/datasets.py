@@ -81,7 +81,7 @@ def corpus_task(kb: KnowledgeBase, split: str) -> Dataset:
     freeze left unscored, which a test checks)."""
     import json
 
-    from atlas_eval.corpus import labelling_folder, overlap_items, read_sample, texts
+    from mapper.model.corpus import labelling_folder, overlap_items, read_sample, texts
 
     folder = labelling_folder() / "real"
     if split not in ("train", "test"):

@@ -12,7 +12,7 @@ from mapper.encode.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
 from mapper.errors import UsageError
 from mapper.kb import load_kb
 from mapper.kb.releases import release_for_tag
-from mapper.model.writeups import bundled_writeups
+from mapper.model.writeups import benchmark_writeups, bundled_writeups
 from mapper.pipeline import open_index
 
 
@@ -51,9 +51,9 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
              older: Context | None = None, subset: str | None = None, writeups: list | None = None,
              corpus: str | None = None) -> dict:
     """``older``: the training release's context for temporal protocols (else built from ``train_release``);
-    ``writeups``: training write-ups (default: those the shipped model learns from); ``corpus``: also the labelled
-    corpus's training texts (:func:`atlas_eval.corpus.training_writeups`), with the scopes named there taught as
-    texts without a technique. Items scored that are also training write-ups are cross-validated by the runner."""
+    ``writeups``: training write-ups (default: those the shipped model learns from); ``corpus``: instead of the
+    shipped corpus, the labelled corpus's training texts of the scopes named (:func:`atlas_eval.corpus.training_writeups`;
+    "none" for none). Items scored that are also training write-ups are cross-validated by the runner."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose {', '.join(PROTOCOLS)}")
     ctx = ctx or build_context(atlas, release, model, doc_fields)
@@ -70,9 +70,9 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
             raise UsageError(f"--protocol {protocol} needs --train-release TAG (for example v5.0.0)")
         old_kb = _older_release(train_release, ctx)
         older = Context(old_kb, ctx.encoder, open_index(old_kb, ctx.encoder, doc_fields=doc_fields))
-    writeups = bundled_writeups() if writeups is None else writeups
-    if corpus:
+    if corpus:  # an ablation of the corpus: the benchmark write-ups, and the corpus's scopes named
         from atlas_eval.corpus import training_writeups
 
-        writeups = list(writeups) + training_writeups(corpus)
+        writeups = (benchmark_writeups() if writeups is None else list(writeups)) + training_writeups(corpus)
+    writeups = bundled_writeups() if writeups is None else writeups
     return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress, writeups)

@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     if args.command == "catalogue":
         atomic_write_text(args.output, catalogue(kb))
     elif args.command == "batches":
-        from atlas_eval.corpus import read_sample, texts
+        from mapper.model.corpus import read_sample, texts
 
         if args.own:  # annotators see the text only: never the writer's scope or intended techniques
             chosen = {r["id"]: r["text"] for path in args.own for r in map(json.loads, path.read_text().splitlines())}
@@ -248,7 +248,7 @@ def main(argv=None) -> int:
         for path in args.files:
             print(f"{path}: {len(read_annotation(path, kb))} annotations, all valid")
     else:
-        from atlas_eval.corpus import read_sample
+        from mapper.model.corpus import read_sample
 
         strata = {e["id"]: e["source"] for e in read_sample()}
         print(json.dumps(agreement(read_stored(args.first), read_stored(args.second), strata), indent=1))
@@ -257,7 +257,7 @@ def main(argv=None) -> int:
 
 def _texts_of(ids) -> dict[str, str]:
     """The texts of these ids: real reports from the installed package, our own write-ups from their files."""
-    from atlas_eval.corpus import own_records, read_sample, texts
+    from mapper.model.corpus import own_records, read_sample, texts
 
     own = own_records()
     real = [e for e in read_sample() if e["id"] in ids and e["id"] not in own]
@@ -267,7 +267,7 @@ def _texts_of(ids) -> dict[str, str]:
 def _report(folder: Path) -> int:
     """Parts are the folders under ``folder`` holding ``annotations-a.jsonl`` and ``annotations-b.jsonl``; the
     real reports are reported per split, since the test split's figures are the ceiling beside its scores."""
-    from atlas_eval.corpus import own_records, read_sample
+    from mapper.model.corpus import own_records, read_sample
 
     strata, split = {}, {}
     if (folder / "real" / "sample.jsonl").is_file():

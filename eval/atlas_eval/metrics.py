@@ -52,6 +52,39 @@ def parent_level_sets(predicted: dict) -> dict:
     return {q: {to_parent(t) for t in s} for q, s in predicted.items()}
 
 
+def sibling_choices(qrels: dict, ranking: dict, top: int = 10) -> dict[str, tuple[int, int]]:
+    """{qid: (right, asked)}: the sub-technique given a correct parent. For each family whose gold labels hold a
+    sub-technique (direct against indirect prompt injection, say), and which the ranking finds among its ``top``
+    families, is the family's first-ranked sub-technique a gold one?"""
+    out = {}
+    for q, rel in qrels.items():
+        families = {to_parent(t) for t in rel if to_parent(t) != t}
+        if not families:
+            continue
+        order = ranking.get(q, [])
+        found = set(parent_level_ranking({q: order})[q][:top])
+        right = asked = 0
+        for family in families & found:
+            first = next((t for t in order if to_parent(t) == family and t != family), None)
+            asked += 1
+            right += first in rel
+        if asked:
+            out[q] = (right, asked)
+    return out
+
+
+def sibling_accuracy(choices: dict, groups: dict) -> tuple[dict, dict]:
+    """({"sub-technique": accuracy, "sub-technique pairs": n}, {"sub-technique": 95% interval}) from
+    :func:`sibling_choices`; an empty dict pair when no family was asked."""
+    if not choices:
+        return {}, {}
+    qids = sorted(choices)
+    right, asked = np.array([choices[q] for q in qids], dtype=float).T
+    w = resample_weights(qids, groups)
+    return ({"sub-technique": float(right.sum() / asked.sum()), "sub-technique pairs": int(asked.sum())},
+            {"sub-technique": percentile_interval(_ratio(w @ right, w @ asked))})
+
+
 def ranking_metrics(qrels: dict, ranking: dict) -> tuple[dict, dict]:
     """(aggregate {name: value}, per query {qid: {name: value}}) over queries with at least one label.
 

@@ -67,10 +67,12 @@ def with_interval(value, ci) -> str:
     """'0.580 [0.521, 0.640]'; '-' for a metric that could not be computed."""
     if value is None:
         return "-"
+    if isinstance(value, int):  # a count
+        return str(value)
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
-PARENT_COLUMNS = ["MAP", "R@10", "Success@1", "F1-micro"]
+PARENT_COLUMNS = ["MAP", "R@10", "Success@1", "F1-micro", "sub-technique", "sub-technique pairs"]
 # describe() keys rendered elsewhere (title) or by name below; any other key is listed as it comes
 _DESCRIBED = {"name", "queries", "labelled", "out_of_scope", "labels", "unknown_labels", "mapped_labels"}
 
@@ -117,6 +119,9 @@ def render_markdown(report: dict, command: str | None = None) -> str:
               "technique above the method's threshold. s/query: wall seconds per query for ranking (fitting "
               "excluded).", ""]
     lines += ["## Parent level (a sub-technique counted as its parent)", "",
+              "sub-technique: for each gold family with a sub-technique that the method ranks among its ten best "
+              "families (a correct parent), the share where its first-ranked sub-technique is a gold one; pairs: how "
+              "many such choices.", "",
               "| method | " + " | ".join(PARENT_COLUMNS) + " |", "|---" * (len(PARENT_COLUMNS) + 1) + "|"]
     for name, m in report["methods"].items():
         pm, pci = m["parent_metrics"], m.get("parent_ci", {})

@@ -17,6 +17,8 @@ from atlas_eval.metrics import (
     ranking_metrics,
     set_counts,
     set_metrics,
+    sibling_accuracy,
+    sibling_choices,
     silent,
     to_parent,
 )
@@ -53,6 +55,9 @@ def method_report(dataset: Dataset, mr, labels: set, tactics_of: dict, tactic_na
     agg.update(abstention(out_of_scope, predicted))
     p_agg, p_ci, _ = _level_metrics(parent_level_qrels(qrels), parent_level_ranking(ranking), parent_level_sets(predicted),
                                     {to_parent(t) for t in labels}, dataset.groups, {})
+    sub_agg, sub_ci = sibling_accuracy(sibling_choices(qrels, ranking), dataset.groups)
+    p_agg.update(sub_agg)
+    p_ci.update(sub_ci)
     items = [item_report(q, qrels.get(q, {}), ranking[q], mr.run[q], predicted[q], mr.thresholds[q]) for q in sorted(mr.run)]
     for item in items:
         item["metrics"] = _rounded(per_query.get(item["id"], {}))

@@ -7,7 +7,8 @@
    out-of-fold first-stage outputs;
 4. :class:`~mapper.model.operating_point.OperatingPoint`: the threshold, chosen on out-of-fold scores;
 5. :class:`~mapper.model.relevance.AIRelevance`: is a text about AI at all, learned from the studies and
-   AI write-ups (their out-of-fold scores) against the non-AI write-ups.
+   AI write-ups (their out-of-fold scores) against the non-AI write-ups, with the score of
+   :class:`~mapper.model.attack_text.AttackText` (what the text's words say) among its features.
 
 Training write-ups (:mod:`mapper.model.writeups`) are optional; nothing is tuned on held-out text.
 ``__init__`` stores parameters, ``fit`` returns self, learned attributes end in ``_``, ``classes_`` is
@@ -27,6 +28,7 @@ from mapper.model.base_scorers import CaseStudyScorers
 from mapper.model.features import FEATURE_NAMES
 from mapper.model.labels import LabelColumns
 from mapper.model.operating_point import OperatingPoint
+from mapper.model.attack_text import AttackText
 from mapper.model.relevance import AIRelevance, cues_in, relevance_features
 from mapper.model.rows import KINDS, build_rows, training_queries
 from mapper.model.stacker import Stacker
@@ -45,7 +47,8 @@ class TechniqueRanker:
 
     def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5, training_kinds=KINDS,
                  drop_features=(), coverage: float = 0.9, ai_gate: bool = True, cooccurrence: bool = True,
-                 writeup_weight: float = 1.0, rejected_weight: float = 3.0, random_state: int = 0):
+                 writeup_weight: float = 1.0, rejected_weight: float = 3.0, relevance_text: bool = True,
+                 random_state: int = 0):
         self.C_grid = C_grid
         self.inner_folds = inner_folds
         self.head_C = head_C
@@ -56,6 +59,7 @@ class TechniqueRanker:
         self.cooccurrence = cooccurrence
         self.writeup_weight = writeup_weight
         self.rejected_weight = rejected_weight
+        self.relevance_text = relevance_text  # the AI-relevance decision also reads the text's words (AttackText)
         self.random_state = random_state
 
     def check_params(self) -> "TechniqueRanker":
@@ -93,7 +97,7 @@ class TechniqueRanker:
         self.scorers_ = CaseStudyScorers(self.head_C, self.inner_folds).fit(studies, kb, index, encoder, ai_writeups)
         queries = training_queries(studies, self.training_kinds, ai_writeups)
         rows = build_rows(queries, self.scorers_, encoder, kb)
-        self.relevance_ = None
+        self.relevance_ = self.attack_text_ = None
         if rows.y.size == 0 or rows.y.min() == rows.y.max():
             self.stacker_ = Stacker.zero_shot()
             self.operating_point_ = OperatingPoint.fixed(0.5)
@@ -118,15 +122,16 @@ class TechniqueRanker:
 
     def _fit_relevance(self, queries, oof_proba: np.ndarray, others: list[WriteUp], encoder) -> AIRelevance:
         """AI texts scored out of fold (as unseen text would be) against the non-AI write-ups."""
-        X = [relevance_features([cues_in(u) for u in q.units], p, self.own_) for q, p in zip(queries, oof_proba)]
-        groups = [q.group for q in queries]
-        for n, w in enumerate(others):
-            units = text_units(w.text)[0] or ["-"]
-            proba = self.score(encoder.encode(units), units)[0]
-            X.append(relevance_features([cues_in(u) for u in units], proba, self.own_))
-            groups.append(-1 - n)
+        units = [q.units for q in queries] + [text_units(w.text)[0] or ["-"] for w in others]
+        proba = list(oof_proba) + [self.score(encoder.encode(u), u)[0] for u in units[len(queries):]]
+        groups = np.r_[[q.group for q in queries], -1 - np.arange(len(others))]
         y = np.r_[np.ones(len(queries)), np.zeros(len(others))]
-        return AIRelevance(random_state=self.random_state).fit(np.array(X), y, np.array(groups))
+        words = [None] * len(units)
+        if self.relevance_text:
+            self.attack_text_ = AttackText(random_state=self.random_state).fit([" ".join(u) for u in units], y, groups)
+            words = self.attack_text_.oof_score_
+        X = [relevance_features([cues_in(t) for t in u], p, self.own_, w) for u, p, w in zip(units, proba, words)]
+        return AIRelevance(random_state=self.random_state).fit(np.array(X), y, groups)
 
     # -- what the rest of the package reads ------------------------------------
     @property
@@ -160,7 +165,8 @@ class TechniqueRanker:
         if self.relevance_ is None:
             score, decision = own_max, own_max >= cut
         else:
-            score = self.relevance_.probability(relevance_features(unit_cues, proba, self.own_))
+            words = self.attack_text_.score([" ".join(units)])[0] if self.attack_text_ is not None else None
+            score = self.relevance_.probability(relevance_features(unit_cues, proba, self.own_, words))
             decision = score >= self.relevance_.cut_
         cues = sorted(set().union(*unit_cues))
         named = f"AI terms: {', '.join(cues)}" if cues else "no AI terms"
@@ -197,8 +203,13 @@ class TechniqueRanker:
             "stacker": stacker_meta, "operating_point": {"threshold": op.threshold_, "coverage": op.coverage},
             "ai_specific": [t for t, a in zip(self.classes_, self.own_) if a],
             "relevance": None if self.relevance_ is None else self.relevance_.state(),
+            "attack_text": None,
         }
-        return meta, {**scorer_arrays, **{f"stack_{k}": v for k, v in stacker_arrays.items()}}
+        arrays = {**scorer_arrays, **{f"stack_{k}": v for k, v in stacker_arrays.items()}}
+        if self.attack_text_ is not None:
+            meta["attack_text"], text_arrays = self.attack_text_.state()
+            arrays.update({f"attack_text_{k}": v for k, v in text_arrays.items()})
+        return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], index: TechniqueIndex) -> "TechniqueRanker":
@@ -216,6 +227,8 @@ class TechniqueRanker:
         obj.n_studies_, obj.n_writeups_ = meta["n_studies"], meta["n_writeups"]
         obj.own_ = np.isin(obj.classes_, meta["ai_specific"])
         obj.relevance_ = AIRelevance.from_state(meta["relevance"]) if meta["relevance"] else None
+        text_arrays = {k[len("attack_text_"):]: v for k, v in arrays.items() if k.startswith("attack_text_")}
+        obj.attack_text_ = AttackText.from_state(meta["attack_text"], text_arrays) if meta.get("attack_text") else None
         obj.scorers_ = CaseStudyScorers.from_state(meta["scorers"], arrays, index)
         stacker_arrays = {k[len("stack_"):]: v for k, v in arrays.items() if k.startswith("stack_")}
         obj.stacker_ = Stacker(params["C_grid"], params["inner_folds"], params["cooccurrence"],

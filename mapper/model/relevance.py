@@ -1,6 +1,6 @@
 """Is a write-up about an attack on or through an AI system? Decided apart from which techniques.
 
-Five features per text:
+Five features per text, and a sixth where the ranker learned one:
 
 - ``cue_share``: the share of its sentences that name an AI artefact (a model, chatbot, agent,
   prompt, training data, plugin, MCP server, RAG, deepfake... see ``AI_CUES``), so a passing
@@ -9,13 +9,16 @@ Five features per text:
 - ``cue_terms``: how many different cues it uses (log);
 - ``own_max`` and ``shared_max``: the ranker's best probability among ATLAS's own techniques, and
   among those it shares with ATT&CK (phishing, valid accounts...);
-- ``log_units``: its length in sentences.
+- ``log_units``: its length in sentences;
+- ``attack_text``: the log-odds of :class:`mapper.model.attack_text.AttackText`, a classifier over the
+  text's words (out of fold for the training texts).
 
-A logistic regression (balanced classes) learns their weights from case studies and AI write-ups
-(positives) and non-AI write-ups (negatives); the cut is the one with the best balanced accuracy
-on out-of-fold scores. The cue list is fixed in advance, not learned, so it generalises beyond
-the words of the training texts. Without negatives to learn from, the decision falls back to a
-rule: one of ATLAS's own techniques reaches the ranker's threshold.
+A logistic regression (balanced classes, its strength chosen by inner cross-validation) learns their
+weights from case studies and AI write-ups (positives) and non-AI write-ups and AI incidents without an
+adversary (negatives); the cut is the one with the best balanced accuracy on out-of-fold scores. The
+cue list is fixed in advance, not learned, so it generalises beyond the words of the training texts.
+Without negatives to learn from, the decision falls back to a rule: one of ATLAS's own techniques
+reaches the ranker's threshold.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from mapper.model.logistic import Logistic
 from mapper.model.threshold import best_cut, midpoints
 
-FEATURES = ("cue_share", "cue_terms", "own_max", "shared_max", "log_units")
+FEATURES = ("cue_share", "cue_terms", "own_max", "shared_max", "log_units", "attack_text")
 
 # Named AI artefacts and AI-specific attack words. The most generic words (model, agent, plugin,
 # assistant) count only in AI phrasings, since "business model" and "insurance agent" are not about
@@ -78,14 +81,19 @@ def cues_in(text: str) -> set[str]:
     return {name for name, pattern in _CUES if pattern.search(text)}
 
 
-def relevance_features(unit_cues: list[set[str]], proba: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """The feature vector (``FEATURES`` order) of a text from the cues of each of its units
-    (:func:`cues_in`) and its technique probabilities."""
+def relevance_features(unit_cues: list[set[str]], proba: np.ndarray, own: np.ndarray,
+                       attack_text: float | None = None) -> np.ndarray:
+    """The feature vector (``FEATURES`` order) of a text from the cues of each of its units (:func:`cues_in`),
+    its technique probabilities and, where given, the probability its words give (``attack_text``)."""
     distinct = set().union(*unit_cues) if unit_cues else set()
     share = sum(1 for c in unit_cues if c) / max(len(unit_cues), 1)
     own_max = float(proba[own].max()) if own.any() else 0.0
     shared_max = float(proba[~own].max()) if (~own).any() else 0.0
-    return np.array([share, np.log1p(len(distinct)), own_max, shared_max, np.log1p(len(unit_cues))])
+    features = [share, np.log1p(len(distinct)), own_max, shared_max, np.log1p(len(unit_cues))]
+    if attack_text is not None:
+        p = min(max(float(attack_text), 1e-4), 1 - 1e-4)
+        features.append(np.log(p / (1 - p)))
+    return np.array(features)
 
 
 def balanced_accuracy(scores: np.ndarray, y: np.ndarray, cut: float) -> float:
@@ -93,41 +101,51 @@ def balanced_accuracy(scores: np.ndarray, y: np.ndarray, cut: float) -> float:
 
 
 class AIRelevance:
-    """A binary classifier over :data:`FEATURES`: 1 for a text about an attack on or through AI.
+    """A binary classifier over text features (:func:`relevance_features`): 1 for a text about an attack on
+    or through AI.
 
-    Learned: ``logistic_``, ``cut_`` (the best balanced accuracy on out-of-fold scores, ties: the
-    middle cut), ``oof_score_``, ``classes_``.
+    ``Cs``: the regularisation strengths tried; the one with the best out-of-fold log-loss is kept
+    (one value: no choice). Learned: ``C_``, ``logistic_``, ``cut_`` (the best balanced accuracy on
+    out-of-fold scores, ties: the middle cut), ``oof_score_``, ``classes_``.
     """
 
-    def __init__(self, C: float = 1.0, inner_folds: int = 5, random_state: int = 0):
-        self.C = C
+    def __init__(self, Cs=(0.01, 0.1, 1.0), inner_folds: int = 5, random_state: int = 0):
+        self.Cs = Cs
         self.inner_folds = inner_folds
         self.random_state = random_state
 
-    def _model(self):
+    def _model(self, C: float):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000,
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=5000,
                                                                   random_state=self.random_state))
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "AIRelevance":
-        """``X`` (texts, FEATURES), ``y`` 1 for AI texts, ``groups`` keep one study's texts in one fold."""
+        """``X`` (texts, features), ``y`` 1 for AI texts, ``groups`` keep one study's texts in one fold."""
+        from sklearn.metrics import log_loss
         from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
+        if not self.Cs or min(self.Cs) <= 0:
+            raise ValueError("Cs must hold at least one positive number")
         y = np.asarray(y, dtype=int)
         groups = np.arange(len(y)) if groups is None else groups
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         n_splits = min(self.inner_folds, int(np.bincount(y, minlength=2).min()))
-        model = self._model().fit(X, y)
-        self.logistic_ = Logistic.from_fitted(model)
         if n_splits >= 2:
             cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
-            self.oof_score_ = cross_val_predict(self._model(), X, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
+            oof = {C: cross_val_predict(self._model(C), X, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
+                   for C in self.Cs}
+            self.C_ = min(self.Cs, key=lambda C: (log_loss(y, oof[C], labels=[0, 1]), C))  # ties: the stronger prior
+            model = self._model(self.C_).fit(X, y)
+            self.oof_score_ = oof[self.C_]
         else:
+            self.C_ = max(self.Cs)
+            model = self._model(self.C_).fit(X, y)
             self.oof_score_ = model.predict_proba(X)[:, 1]
+        self.logistic_ = Logistic.from_fitted(model)
         self.cut_ = best_cut(midpoints(self.oof_score_), lambda c: balanced_accuracy(self.oof_score_, y, c), ties="middle")
         return self
 
@@ -144,12 +162,12 @@ class AIRelevance:
 
     # -- plain-data state ------------------------------------------------------
     def state(self) -> dict:
-        return {"C": self.C, "inner_folds": self.inner_folds, "random_state": self.random_state,
+        return {"Cs": list(self.Cs), "C": self.C_, "inner_folds": self.inner_folds, "random_state": self.random_state,
                 "logistic": self.logistic_.state(), "cut": self.cut_}
 
     @classmethod
     def from_state(cls, meta: dict) -> "AIRelevance":
-        obj = cls(meta["C"], meta["inner_folds"], meta["random_state"])
-        obj.logistic_, obj.cut_ = Logistic.from_state(meta["logistic"]), float(meta["cut"])
+        obj = cls(tuple(meta["Cs"]), meta["inner_folds"], meta["random_state"])
+        obj.C_, obj.logistic_, obj.cut_ = float(meta["C"]), Logistic.from_state(meta["logistic"]), float(meta["cut"])
         obj.classes_, obj.n_features_in_ = np.array([0, 1]), len(obj.logistic_.coef)
         return obj

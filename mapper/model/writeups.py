@@ -103,13 +103,21 @@ def _bundled_folder() -> Path:
     return data_dir() / "eval"
 
 
-def bundled_writeups() -> list[WriteUp]:
-    """What the default model learns from beside the case studies, shipped with the package: the
-    dev half of the wild benchmark and our first write-ups (the evaluation harness scores any of
-    them by cross-validation, never with a model that saw them)."""
+def benchmark_writeups() -> list[WriteUp]:
+    """The dev half of the wild benchmark and our first write-ups."""
     folder = _bundled_folder()
     return ([w for name in WILD_FILES for w in load_writeups(folder / name, "dev")]
             + [w for name in FIRST_FILES for w in load_writeups(folder / name)])
+
+
+def bundled_writeups() -> list[WriteUp]:
+    """What the default model learns from beside the case studies, shipped with the package: the
+    :func:`benchmark_writeups` and the labelled corpus's training texts
+    (:func:`mapper.model.corpus.shipped_writeups`). The evaluation harness scores any of them by
+    cross-validation, never with a model that saw them."""
+    from mapper.model.corpus import shipped_writeups  # it builds on WriteUp
+
+    return benchmark_writeups() + shipped_writeups()
 
 
 def bundled_key() -> str:
@@ -119,6 +127,9 @@ def bundled_key() -> str:
     digest = hashlib.sha256()
     for name in (*WILD_FILES, f"wild/{SPLIT_FILE}", *FIRST_FILES):
         digest.update(hashlib.sha256((folder / name).read_bytes()).digest())
+    from mapper.model.corpus import corpus_key
+
+    digest.update(corpus_key().encode())
     return digest.hexdigest()
 
 
