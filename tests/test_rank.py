@@ -20,7 +20,8 @@ def test_ranker_follows_estimator_conventions(mini_kb, mini_mapper):
     assert vars(ranker) == {"C_grid": (0.5,), "inner_folds": 3, "head_C": 0.5,
                             "training_kinds": ("steps", "summary", "narrative", "writeup"), "drop_features": (),
                             "coverage": 0.9, "ai_gate": True, "cooccurrence": True, "writeup_weight": 1.0,
-                            "rejected_weight": 3.0, "relevance_text": True, "random_state": 0}
+                            "rejected_weight": 3.0, "relevance_text": True,
+                                "subtechnique_chain": True, "random_state": 0}
     fitted = ranker.fit(mini_kb.case_studies, mini_kb, mini_mapper.index, mini_mapper.encoder)
     assert fitted is ranker
     assert ranker.classes_ == mini_mapper.index.ids

@@ -12,6 +12,7 @@ from mapper.encode.index import DEFAULT_DOC_FIELDS, DOC_FIELDS
 from mapper.errors import UsageError
 from mapper.kb import load_kb
 from mapper.kb.releases import release_for_tag
+from mapper.model.corpus import excluded_records, overlap_items
 from mapper.model.writeups import benchmark_writeups, bundled_writeups
 from mapper.pipeline import open_index
 
@@ -75,4 +76,8 @@ def run_eval(tasks, protocol="loco", train_release=None, methods=None, max_folds
 
         writeups = (benchmark_writeups() if writeups is None else list(writeups)) + training_writeups(corpus)
     writeups = bundled_writeups() if writeups is None else writeups
-    return evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress, writeups)
+    reports = evaluate(ctx, datasets, protocol, list(methods or DEFAULT_METHODS), older, max_folds, progress, writeups)
+    left_out = sorted(excluded_records(list(overlap_items())))
+    for report in reports.values():  # what the corpus held back from training, so that no fold learns an item's event
+        report["corpus_left_out"] = left_out
+    return reports

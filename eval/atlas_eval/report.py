@@ -118,6 +118,10 @@ def render_markdown(report: dict, command: str | None = None) -> str:
               "an external write-up is its own unit). covered: share of write-ups with at least one correct "
               "technique above the method's threshold. s/query: wall seconds per query for ranking (fitting "
               "excluded).", ""]
+    if report.get("corpus_left_out"):
+        lines += [f"Left out of every fold's training: {len(report['corpus_left_out'])} corpus records about the same "
+                  "events as evaluation items (data/labelling/real/overlaps.json, with their event groups); the JSON "
+                  "lists them (`corpus_left_out`).", ""]
     lines += ["## Parent level (a sub-technique counted as its parent)", "",
               "sub-technique: for each gold family with a sub-technique that the method ranks among its ten best "
               "families (a correct parent), the share where its first-ranked sub-technique is a gold one; pairs: how "

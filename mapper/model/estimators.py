@@ -11,7 +11,7 @@ from __future__ import annotations
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mapper.encode import tfidf
-from mapper.model import attack_text, base_scorers, cooccurrence, head, operating_point, ranker, relevance, stacker
+from mapper.model import attack_text, base_scorers, cooccurrence, families, head, operating_point, ranker, relevance, stacker
 
 
 class SparseText(BaseEstimator, tfidf.SparseText):
@@ -46,9 +46,13 @@ class AttackText(BaseEstimator, attack_text.AttackText):
     __doc__ = attack_text.AttackText.__doc__
 
 
+class SubtechniqueChain(BaseEstimator, families.SubtechniqueChain):
+    __doc__ = families.SubtechniqueChain.__doc__
+
+
 class TechniqueRanker(BaseEstimator, ranker.TechniqueRanker):
     __doc__ = ranker.TechniqueRanker.__doc__
 
 
 PARTS = (SparseText, LinearHead, CaseStudyScorers, CooccurrenceStage, Stacker, OperatingPoint, AIRelevance,
-         AttackText, TechniqueRanker)
+         AttackText, SubtechniqueChain, TechniqueRanker)

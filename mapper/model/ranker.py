@@ -5,7 +5,9 @@
    each one's own evidence masked;
 3. :class:`~mapper.model.stacker.Stacker`: first stage and co-occurrence stage, the second fitted on
    out-of-fold first-stage outputs;
-4. :class:`~mapper.model.operating_point.OperatingPoint`: the threshold, chosen on out-of-fold scores;
+4. :class:`~mapper.model.families.SubtechniqueChain`: a sub-technique's probability as its family's times
+   that of this sub-technique given the family, learned on the stacker's out-of-fold output;
+   :class:`~mapper.model.operating_point.OperatingPoint`: the threshold, chosen on out-of-fold scores;
 5. :class:`~mapper.model.relevance.AIRelevance`: is a text about AI at all, learned from the studies and
    AI write-ups (their out-of-fold scores) against the non-AI write-ups, with the score of
    :class:`~mapper.model.attack_text.AttackText` (what the text's words say) among its features.
@@ -29,6 +31,7 @@ from mapper.model.features import FEATURE_NAMES
 from mapper.model.labels import LabelColumns
 from mapper.model.operating_point import OperatingPoint
 from mapper.model.attack_text import AttackText
+from mapper.model.families import SubtechniqueChain
 from mapper.model.relevance import AIRelevance, cues_in, relevance_features
 from mapper.model.rows import KINDS, build_rows, training_queries
 from mapper.model.stacker import Stacker
@@ -48,7 +51,7 @@ class TechniqueRanker:
     def __init__(self, C_grid=(0.3, 3.0), inner_folds: int = 3, head_C: float = 0.5, training_kinds=KINDS,
                  drop_features=(), coverage: float = 0.9, ai_gate: bool = True, cooccurrence: bool = True,
                  writeup_weight: float = 1.0, rejected_weight: float = 3.0, relevance_text: bool = True,
-                 random_state: int = 0):
+                 subtechnique_chain: bool = True, random_state: int = 0):
         self.C_grid = C_grid
         self.inner_folds = inner_folds
         self.head_C = head_C
@@ -60,6 +63,7 @@ class TechniqueRanker:
         self.writeup_weight = writeup_weight
         self.rejected_weight = rejected_weight
         self.relevance_text = relevance_text  # the AI-relevance decision also reads the text's words (AttackText)
+        self.subtechnique_chain = subtechnique_chain  # sub-techniques scored by the chain rule (SubtechniqueChain)
         self.random_state = random_state
 
     def check_params(self) -> "TechniqueRanker":
@@ -97,7 +101,7 @@ class TechniqueRanker:
         self.scorers_ = CaseStudyScorers(self.head_C, self.inner_folds).fit(studies, kb, index, encoder, ai_writeups)
         queries = training_queries(studies, self.training_kinds, ai_writeups)
         rows = build_rows(queries, self.scorers_, encoder, kb)
-        self.relevance_ = self.attack_text_ = None
+        self.relevance_ = self.attack_text_ = self.chain_ = None
         if rows.y.size == 0 or rows.y.min() == rows.y.max():
             self.stacker_ = Stacker.zero_shot()
             self.operating_point_ = OperatingPoint.fixed(0.5)
@@ -105,13 +109,16 @@ class TechniqueRanker:
         self.stacker_ = Stacker(self.C_grid, self.inner_folds, self.cooccurrence, self.drop_features,
                                 self.random_state).fit(rows, self.scorers_.study_counts_,
                                                        self._row_weights(rows))
+        oof_proba = self.stacker_.oof_proba_
+        if self.subtechnique_chain:
+            self.chain_ = SubtechniqueChain(random_state=self.random_state).fit(oof_proba, rows.y, self.classes_)
+            oof_proba = self.chain_.transform(oof_proba)
         written = np.isin(rows.kinds, WRITTEN)
-        self.operating_point_ = OperatingPoint(self.coverage).fit(
-            self.stacker_.oof_proba_[written], rows.y[written].astype(bool))
+        self.operating_point_ = OperatingPoint(self.coverage).fit(oof_proba[written], rows.y[written].astype(bool))
         others = [w for w in writeups if not w.ai]
         if self.ai_gate and others and written.any():  # both sides are needed to learn the decision
             self.relevance_ = self._fit_relevance([q for q, keep in zip(queries, written) if keep],
-                                                  self.stacker_.oof_proba_[written], others, encoder)
+                                                  oof_proba[written], others, encoder)
         return self
 
     def _row_weights(self, rows) -> np.ndarray:
@@ -177,7 +184,11 @@ class TechniqueRanker:
     def score(self, unit_vectors: np.ndarray, unit_texts: list[str]):
         """(probability per class, per-unit score matrices)."""
         feats, per_unit = self.scorers_.features(unit_vectors, unit_texts)
-        return self.stacker_.predict_proba(feats), per_unit
+        return self._proba(feats), per_unit
+
+    def _proba(self, feats: np.ndarray) -> np.ndarray:
+        proba = self.stacker_.predict_proba(feats)
+        return self.chain_.transform(proba) if self.chain_ is not None else proba
 
     def unit_scores(self, per_unit: dict[str, np.ndarray], unit_vectors: np.ndarray, columns: list[int]) -> np.ndarray:
         """Probability of each chosen technique if each unit stood alone: (n_units, len(columns)).
@@ -186,7 +197,7 @@ class TechniqueRanker:
         one more scoring pass per sentence.
         """
         feats = self.scorers_.unit_features(per_unit, unit_vectors)
-        return self.stacker_.predict_proba(feats)[:, columns].astype(np.float32)
+        return self._proba(feats)[:, columns].astype(np.float32)
 
     # -- plain-data state ------------------------------------------------------
     def params(self) -> dict:
@@ -203,7 +214,7 @@ class TechniqueRanker:
             "stacker": stacker_meta, "operating_point": {"threshold": op.threshold_, "coverage": op.coverage},
             "ai_specific": [t for t, a in zip(self.classes_, self.own_) if a],
             "relevance": None if self.relevance_ is None else self.relevance_.state(),
-            "attack_text": None,
+            "attack_text": None, "chain": None if self.chain_ is None else self.chain_.state(),
         }
         arrays = {**scorer_arrays, **{f"stack_{k}": v for k, v in stacker_arrays.items()}}
         if self.attack_text_ is not None:
@@ -228,6 +239,7 @@ class TechniqueRanker:
         obj.own_ = np.isin(obj.classes_, meta["ai_specific"])
         obj.relevance_ = AIRelevance.from_state(meta["relevance"]) if meta["relevance"] else None
         text_arrays = {k[len("attack_text_"):]: v for k, v in arrays.items() if k.startswith("attack_text_")}
+        obj.chain_ = SubtechniqueChain.from_state(meta["chain"]) if meta.get("chain") else None
         obj.attack_text_ = AttackText.from_state(meta["attack_text"], text_arrays) if meta.get("attack_text") else None
         obj.scorers_ = CaseStudyScorers.from_state(meta["scorers"], arrays, index)
         stacker_arrays = {k[len("stack_"):]: v for k, v in arrays.items() if k.startswith("stack_")}

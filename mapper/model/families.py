@@ -1,0 +1,98 @@
+"""Sub-techniques by the chain rule: P(sub-technique) = P(its family) x P(this one | the family).
+
+The stacker scores every technique alone, and a sub-technique, with fewer examples than its family,
+scores low even when its family is certain: "ignore your previous instructions" puts LLM Prompt Injection
+first and its Direct sub-technique far below. Here a sub-technique's probability becomes its family's (the
+best of the family's members) times the probability that the family's presence means this sub-technique,
+learned by one logistic regression shared by every family from the stacker's out-of-fold probabilities on
+the training rows where the family is present. Its features: the sub-technique's share of its siblings'
+probability (which one), and its own and its family's log-odds (how sure). A technique without a parent in
+the release is left as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mapper.model.logistic import Logistic
+
+FEATURES = ("share", "own", "family")
+EPS = 1e-4
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def families_of(classes: list[str]) -> dict[int, list[int]]:
+    """Column of a parent -> columns of its sub-techniques, for parents with at least one in ``classes``."""
+    column = {t: i for i, t in enumerate(classes)}
+    out: dict[int, list[int]] = {}
+    for i, t in enumerate(classes):
+        parent = t.rsplit(".", 1)[0] if t.count(".") == 2 else None
+        if parent in column:
+            out.setdefault(column[parent], []).append(i)
+    return out
+
+
+class SubtechniqueChain:
+    """Learned: ``families_`` (parent column -> sub-technique columns), ``logistic_``."""
+
+    def __init__(self, C: float = 1.0, random_state: int = 0):
+        self.C = C
+        self.random_state = random_state
+
+    def _features(self, proba: np.ndarray):
+        """(family probability, sub-technique columns, features) over the last axis of ``proba``."""
+        cols, feats, family_p = [], [], []
+        for parent, children in self.families_.items():
+            members = proba[..., [parent, *children]]
+            family = members.max(axis=-1, keepdims=True)
+            kids = proba[..., children]
+            share = kids / np.maximum(kids.sum(axis=-1, keepdims=True), EPS)
+            feats.append(np.stack([_logit(share), _logit(kids), np.broadcast_to(_logit(family), kids.shape)], axis=-1))
+            family_p.append(np.broadcast_to(family, kids.shape))
+            cols += children
+        return np.concatenate(family_p, axis=-1), cols, np.concatenate(feats, axis=-2)
+
+    def fit(self, oof_proba: np.ndarray, y: np.ndarray, classes: list[str]) -> "SubtechniqueChain":
+        """``oof_proba`` and ``y``: (training queries, techniques), the stacker's out-of-fold output and the labels."""
+        from sklearn.linear_model import LogisticRegression
+
+        self.families_ = families_of(list(classes))
+        self.logistic_ = None
+        if not self.families_:
+            return self
+        _, cols, feats = self._features(oof_proba)
+        present = np.concatenate([np.repeat(y[:, [p, *kids]].max(axis=1, keepdims=True) > 0, len(kids), axis=1)
+                                  for p, kids in self.families_.items()], axis=1)
+        target = y[:, cols] > 0
+        X, t = feats[present], target[present]
+        if len(t) == 0 or t.min() == t.max():  # nothing to learn which sub-technique a family means
+            return self
+        model = LogisticRegression(C=self.C, max_iter=2000, random_state=self.random_state).fit(X, t)
+        self.logistic_ = Logistic.from_fitted(model)
+        return self
+
+    def transform(self, proba: np.ndarray) -> np.ndarray:
+        """``proba`` (..., techniques) with each sub-technique's probability replaced by the chain rule's."""
+        if self.logistic_ is None:
+            return proba
+        family, cols, feats = self._features(proba)
+        out = np.array(proba, copy=True)
+        out[..., cols] = (family * self.logistic_.predict_proba(feats)).astype(out.dtype)
+        return out
+
+    # -- plain-data state ------------------------------------------------------
+    def state(self) -> dict:
+        return {"C": self.C, "random_state": self.random_state,
+                "families": {str(p): kids for p, kids in self.families_.items()},
+                "logistic": None if self.logistic_ is None else self.logistic_.state()}
+
+    @classmethod
+    def from_state(cls, meta: dict) -> "SubtechniqueChain":
+        obj = cls(meta["C"], meta["random_state"])
+        obj.families_ = {int(p): list(kids) for p, kids in meta["families"].items()}
+        obj.logistic_ = Logistic.from_state(meta["logistic"]) if meta["logistic"] else None
+        return obj
