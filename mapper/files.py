@@ -60,7 +60,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 # What the package reads from its own data folder at run time (the wheel ships them as mapper/_data).
 DATA_FILES = ("encoders.json", "id_changes.json", "releases.json", "eval/ai_incidents.yaml",
-              "eval/non_ai_incidents.yaml", "eval/wild/ai.yaml", "eval/wild/non_ai.yaml", "eval/wild/split.json")
+              "eval/non_ai_incidents.yaml", "eval/wild/ai.yaml", "eval/wild/non_ai.yaml", "eval/wild/split.json",
+              "labelling/real/sample.jsonl", "labelling/real/gold.jsonl", "labelling/real/overlaps.json",
+              "labelling/own/gold.jsonl")
 
 
 def data_dir() -> Path:

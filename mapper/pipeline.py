@@ -2,7 +2,7 @@
 
 ``Mapper.load`` finds ATLAS data, loads the verified encoder, reuses or builds
 the technique index and the learned ranker (trained on every case study of
-the loaded release, cached under the cache folder with a model card), and
+the loaded release and the shipped labelled texts, cached under the cache folder with a model card), and
 ``Mapper.map`` turns text into a :class:`MappingResult`.
 """
 
@@ -81,7 +81,7 @@ class Mapper:
                    writeups: list[WriteUp] | None = None) -> "Mapper":
         """``writeups``: labelled write-ups to learn from beside the case studies (default: those that ship
         with the package, :func:`mapper.model.writeups.bundled_writeups`)."""
-        writeups = None if writeups is None else list(writeups)
+        writeups_given = writeups = None if writeups is None else list(writeups)
         params = TechniqueRanker(**(ranker_params or {})).params()
         digest = bundled_key() if writeups is None else writeups_key(writeups)
         key = model_key(index, kb, params, digest)
@@ -96,12 +96,12 @@ class Mapper:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
             writeups = bundled_writeups() if writeups is None else writeups  # parsed only to train
             announce(f"training the ranker on {len(kb.case_studies)} case studies and {len(writeups)} write-ups "
-                     "(first run only; under a minute)")
+                     "(first run only; a few minutes on 2 cores)")
             from mapper.model import estimators  # scikit-learn: only when training
 
             ranker = estimators.TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder,
                                                                               writeups)
-            card = model_card(kb, encoder, index, ranker, digest)
+            card = model_card(kb, encoder, index, ranker, digest, shipped=writeups_given is None)
             state_meta, arrays = ranker.state()
             try:
                 save_artifact(model_dir, arrays, {"key": key, "ranker": state_meta, "card": card})

@@ -165,7 +165,9 @@ def mapper_without_tay(tmp_path_factory):
     kb = dataclasses.replace(kb, case_studies=[c for c in kb.case_studies if c.id != "AML.CS0009"])
     root = tmp_path_factory.mktemp("without-tay")
     encoder = CachedEncoder(get_encoder())
-    return Mapper.from_parts(kb, encoder, open_index(kb, encoder, root), root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAS_MAPPER_CORPUS", "on")  # as shipped (no corpus text tells Tay's story)
+        return Mapper.from_parts(kb, encoder, open_index(kb, encoder, root), root)
 
 
 @pytest.mark.integration

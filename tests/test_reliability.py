@@ -232,7 +232,7 @@ def test_install_folder_is_never_written_and_an_unwritable_cache_still_maps(tmp_
     blocker.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_MAPPER")}
     env.update(PYTHONPATH=str(install), HOME=str(blocker), XDG_CACHE_HOME=str(blocker / "cache"),
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1", ATLAS_MAPPER_CORPUS="off")  # minutes less, and nothing else it tests
     code = ("import sys; sys.argv=['atlas-mapper','map','--text','the training data was poisoned',"
             f"'--format','json','--threshold','0','--atlas',{str(FIXTURE_ATLAS)!r}]; "
             "import mapper.cli as c; assert c.__file__.startswith(" + repr(str(install)) + "); c.entry()")

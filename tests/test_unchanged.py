@@ -28,8 +28,10 @@ MAPS = {
 @pytest.mark.integration
 @pytest.mark.encoder
 @pytest.mark.skipif(not V6.is_file(), reason="../shared/atlas not present")
-def test_outputs_are_byte_identical_to_those_recorded(tmp_path, capsys, monkeypatch):
+def test_outputs_are_byte_identical_to_those_recorded(tmp_path, capsys, monkeypatch, v6_cache):
     monkeypatch.setenv("COLUMNS", "120")  # the table's width, as recorded
+    monkeypatch.setenv("ATLAS_MAPPER_CACHE", str(v6_cache))  # the shipped model, trained once per session
+    monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "on")
     for name, args in MAPS.items():
         assert main(["map", *args, "--atlas", str(V6)]) == 0
         assert capsys.readouterr().out == (RECORDED / name).read_text(encoding="utf-8"), name

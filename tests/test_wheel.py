@@ -117,6 +117,12 @@ def test_installed_wheel_maps_from_outside_the_checkout(tmp_path):
     version = _run([script, "--version"], work, env).stdout
     assert version.startswith(f"atlas-mapper {__version__} ") and "v2026.05" in version and "all-MiniLM-L6-v2" in version
 
+    # the labelled corpus ships too, and reads its real reports from the pinned genai-incidents the wheel pulled in
+    # (the default model below trains without it, ATLAS_MAPPER_CORPUS=off, as every test but the quality ones does)
+    count = _run([python, "-c", "from mapper.model.corpus import shipped_writeups; print(len(shipped_writeups()))"],
+                 work, env).stdout
+    assert int(count) > 2900
+
     # the default release, in the v6 format (its crosswalk data ships in the wheel too)
     atlas = ["--atlas", LATEST.parent.parent / "v2026.05" / "ATLAS-2026.05.yaml"]
     (work / "report.md").write_text(WRITE_UP)

@@ -11,7 +11,8 @@ from mapper.model.writeups import SPLIT_FILE, benchmark_writeups, bundled_writeu
 from conftest import ROOT
 
 
-def test_bundled_writeups_are_the_dev_half_our_first_files_and_the_corpus_training_split():
+def test_bundled_writeups_are_the_dev_half_our_first_files_and_the_corpus_training_split(monkeypatch):
+    monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "on")
     from mapper.model.corpus import overlap_items, read_sample
 
     benchmark = benchmark_writeups()
@@ -59,3 +60,17 @@ def test_test_half_digest_is_checked(tmp_path):
     assert [w.id for w in load_writeups(tmp_path / "w.yaml", "dev")] == ["d1"]
     with pytest.raises(InputError, match="changed after the split was frozen"):
         load_writeups(tmp_path / "w.yaml", "test")
+
+
+def test_the_corpus_setting_changes_the_training_texts_and_the_model_key(monkeypatch):
+    from mapper.errors import UsageError
+    from mapper.model.writeups import bundled_key
+
+    monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "off")
+    assert [w.id for w in bundled_writeups()] == [w.id for w in benchmark_writeups()]
+    without = bundled_key()
+    monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "on")
+    assert bundled_key() != without  # the two models never stand in for each other
+    monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "maybe")
+    with pytest.raises(UsageError, match="ATLAS_MAPPER_CORPUS must be 'on' or 'off'"):
+        bundled_writeups()

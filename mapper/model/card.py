@@ -10,12 +10,13 @@ import hashlib
 import json
 
 from mapper.files import code_fingerprint
+from mapper.model import corpus
 
 TRAINING_CODE = ("model/ranker.py", "model/base_scorers.py", "model/rows.py", "model/stacker.py",
                  "model/operating_point.py", "model/cooccurrence.py", "model/features.py", "model/head.py",
                  "model/logistic.py", "model/threshold.py", "model/labels.py", "model/relevance.py",
-                 "model/card.py", "model/writeups.py", "text.py", "encode/encoders.py", "encode/bert.py",
-                 "encode/tfidf.py")
+                 "model/card.py", "model/writeups.py", "model/corpus.py", "model/attack_text.py",
+                 "model/families.py", "text.py", "encode/encoders.py", "encode/bert.py", "encode/tfidf.py")
 
 
 def model_key(index, kb, params: dict, writeups: str = "") -> str:
@@ -25,10 +26,11 @@ def model_key(index, kb, params: dict, writeups: str = "") -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def model_card(kb, encoder, index, ranker, writeups: str = "") -> dict:
-    """What this model is and what it learned from. It carries no accuracy figures: nothing measures this exact
-    model (its key); the harness's cross-validated figures describe the method, each fold a different model."""
-    return {
+def model_card(kb, encoder, index, ranker, writeups: str = "", shipped: bool = False) -> dict:
+    """What this model is and what it learned from (``shipped``: the write-ups that ship with the package, the
+    labelled corpus among them). It carries no accuracy figures: nothing measures this exact model (its key); the
+    harness's cross-validated figures describe the method, each fold a different model."""
+    card = {
         "atlas": kb.atlas_info(),
         "encoder": {"name": encoder.name, "weights_sha256": encoder.fingerprint},
         "index_key": index.key,
@@ -41,6 +43,12 @@ def model_card(kb, encoder, index, ranker, writeups: str = "") -> dict:
             "writeups": ranker.n_writeups_, "writeups_sha256": writeups,
         },
     }
+    if shipped:
+        card["trained_on"]["writeups_are"] = (
+            "our write-ups (data/eval, data/labelling/own) and the training split of real reports from "
+            f"{corpus.PACKAGE} {corpus.VERSION} (CC BY 4.0; AIAAIC-derived rows CC BY-SA 4.0), labelled by us "
+            "(data/labelling)")
+    return card
 
 
 def card_markdown(card: dict) -> str:

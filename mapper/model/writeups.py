@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from mapper.errors import InputError
+from mapper.errors import InputError, UsageError
 
 SPLIT_FILE = "split.json"
 SUBSETS = ("dev", "test")
 WILD_FILES = ("wild/ai.yaml", "wild/non_ai.yaml")  # the benchmark of write-ups in the wild (data/eval/wild)
 FIRST_FILES = ("ai_incidents.yaml", "non_ai_incidents.yaml")  # our first write-ups (no split: all train)
+CORPUS_SETTING = "ATLAS_MAPPER_CORPUS"
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,24 @@ def benchmark_writeups() -> list[WriteUp]:
             + [w for name in FIRST_FILES for w in load_writeups(folder / name)])
 
 
+def corpus_enabled() -> bool:
+    """``ATLAS_MAPPER_CORPUS=off`` trains the default model without the labelled corpus: a first run in seconds
+    rather than minutes, for a quick look or a test of the plumbing, at the cost of its accuracy. The model's
+    cache key records the choice, so the two models never stand in for each other."""
+    value = os.environ.get(CORPUS_SETTING, "on").strip().lower()
+    if value not in ("on", "off"):
+        raise UsageError(f"{CORPUS_SETTING} must be 'on' or 'off', not {value!r}")
+    return value == "on"
+
+
 def bundled_writeups() -> list[WriteUp]:
     """What the default model learns from beside the case studies, shipped with the package: the
     :func:`benchmark_writeups` and the labelled corpus's training texts
-    (:func:`mapper.model.corpus.shipped_writeups`). The evaluation harness scores any of them by
-    cross-validation, never with a model that saw them."""
+    (:func:`mapper.model.corpus.shipped_writeups`; unless :func:`corpus_enabled` says off). The evaluation
+    harness scores any of them by cross-validation, never with a model that saw them."""
     from mapper.model.corpus import shipped_writeups  # it builds on WriteUp
 
-    return benchmark_writeups() + shipped_writeups()
+    return benchmark_writeups() + (shipped_writeups() if corpus_enabled() else [])
 
 
 def bundled_key() -> str:
@@ -127,9 +139,10 @@ def bundled_key() -> str:
     digest = hashlib.sha256()
     for name in (*WILD_FILES, f"wild/{SPLIT_FILE}", *FIRST_FILES):
         digest.update(hashlib.sha256((folder / name).read_bytes()).digest())
-    from mapper.model.corpus import corpus_key
+    if corpus_enabled():
+        from mapper.model.corpus import corpus_key
 
-    digest.update(corpus_key().encode())
+        digest.update(corpus_key().encode())
     return digest.hexdigest()
 
 
