@@ -173,13 +173,11 @@ def mapper_without_tay(tmp_path_factory):
 @pytest.mark.integration
 @pytest.mark.encoder
 @needs_shared()
-@pytest.mark.xfail(strict=True, reason="issue 12 regression: trained with the shipped write-ups (mostly chatbot "
-                   "jailbreaks), the model without AML.CS0009 ranks prompt-injection techniques first for this chatbot "
-                   "story; AI-Enabled Product or Service falls to rank 13 (it was in the top 5)")
 def test_tay_write_up_scored_by_a_model_that_never_saw_tay(mapper_without_tay):
     # The shipped example is the Tay incident (ATLAS case study AML.CS0009) told in our own words; a model
     # trained with that study would be scored in-sample. Held out, one of its three ATLAS techniques
-    # (AI-Enabled Product or Service) is in the top 5, and it is a write-up about an AI system.
+    # (AI-Enabled Product or Service) is in the top 5, and it is a write-up about an AI system. (Issue 12's model,
+    # trained on the benchmark write-ups alone, ranked it 13th; the labelled corpus of issue 21 brought it back.)
     result = mapper_without_tay.map(EXAMPLE.read_text(encoding="utf-8"), top_k=5, threshold=0.0)
     assert mapper_without_tay.ranker.n_studies_ == 56
     assert "AML.T0047" in [t.id for t in result.techniques]
