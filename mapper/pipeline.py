@@ -81,7 +81,8 @@ class Mapper:
                    writeups: list[WriteUp] | None = None) -> "Mapper":
         """``writeups``: labelled write-ups to learn from beside the case studies (default: those that ship
         with the package, :func:`mapper.model.writeups.bundled_writeups`)."""
-        writeups_given = writeups = None if writeups is None else list(writeups)
+        shipped = writeups is None
+        writeups = None if shipped else list(writeups)
         params = TechniqueRanker(**(ranker_params or {})).params()
         digest = bundled_key() if writeups is None else writeups_key(writeups)
         key = model_key(index, kb, params, digest)
@@ -101,7 +102,7 @@ class Mapper:
 
             ranker = estimators.TechniqueRanker(**(ranker_params or {})).fit(kb.case_studies, kb, index, encoder,
                                                                               writeups)
-            card = model_card(kb, encoder, index, ranker, digest, shipped=writeups_given is None)
+            card = model_card(kb, encoder, index, ranker, digest, shipped=shipped)
             state_meta, arrays = ranker.state()
             try:
                 save_artifact(model_dir, arrays, {"key": key, "ranker": state_meta, "card": card})

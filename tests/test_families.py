@@ -2,13 +2,17 @@
 
 import numpy as np
 
-from mapper.model.families import SubtechniqueChain, families_of
+from mapper.model.families import SubtechniqueChain
+from mapper.model.features import Hierarchy
 
 CLASSES = ["AML.T0051", "AML.T0051.000", "AML.T0051.001", "AML.T0020", "AML.T0099.000"]
+HIERARCHY = Hierarchy(CLASSES, {"AML.T0051.000": "AML.T0051", "AML.T0051.001": "AML.T0051", "AML.T0099.000": "AML.T0099"})
 
 
 def test_families_are_parents_with_sub_techniques_in_the_release():
-    assert families_of(CLASSES) == {0: [1, 2]}  # AML.T0099.000 has no parent in the release: left alone
+    proba, y = training()
+    chain = SubtechniqueChain().fit(proba, y, HIERARCHY)
+    assert chain.families_ == {0: [1, 2]}  # AML.T0099.000 has no parent in the release: left alone
 
 
 def training(n=200, seed=0):
@@ -29,7 +33,7 @@ def training(n=200, seed=0):
 
 def test_the_chain_lifts_the_right_sub_technique_towards_its_family_and_round_trips():
     proba, y = training()
-    chain = SubtechniqueChain().fit(proba, y, CLASSES)
+    chain = SubtechniqueChain().fit(proba, y, HIERARCHY)
     text = np.array([0.8, 0.25, 0.05, 0.1, 0.1])  # the family is certain and Direct leads its sibling
     out = chain.transform(text)
     assert out[1] > 0.5 > out[2] and out[1] <= out[0]  # Direct now near its family; Indirect stays low
@@ -41,5 +45,5 @@ def test_the_chain_lifts_the_right_sub_technique_towards_its_family_and_round_tr
 def test_nothing_to_learn_leaves_scores_as_they_are():
     proba, y = training()
     y[:, 1:3] = 0  # no row ever names a sub-technique
-    chain = SubtechniqueChain().fit(proba, y, CLASSES)
+    chain = SubtechniqueChain().fit(proba, y, HIERARCHY)
     assert chain.logistic_ is None and (chain.transform(proba) == proba).all()

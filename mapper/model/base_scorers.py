@@ -16,7 +16,6 @@ like rows of a text the model has not seen.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from mapper.encode.index import TechniqueIndex
@@ -82,14 +81,13 @@ class CaseStudyScorers:
             labels = np.r_[self.exemplars_.labels[mask], doc_labels]
             return LinearHead(C=self.head_C).fit(vectors, texts, labels, n)
 
+        self.head_ = fit(np.ones(len(step_texts), dtype=bool))
+        self.oof_heads_: dict[int, LinearHead] = {}
         groups = np.unique(self.exemplars_.groups)
-        blocks = np.array_split(groups, min(self.inner_folds, len(groups))) if len(groups) >= 2 else []
-        masks = [np.ones(len(step_texts), dtype=bool)] + [~np.isin(self.exemplars_.groups, held) for held in blocks]
-        # one after another: liblinear's random generator is process-wide, so heads fitted in parallel threads
-        # differ from run to run in their last digits (measured: 1e-5 in the final probabilities)
-        heads = [fit(mask) for mask in masks]
-        self.head_ = heads[0]
-        self.oof_heads_: dict[int, LinearHead] = {int(g): head for held, head in zip(blocks, heads[1:]) for g in held}
+        if len(groups) >= 2:
+            for held in np.array_split(groups, min(self.inner_folds, len(groups))):
+                head = fit(~np.isin(self.exemplars_.groups, held))
+                self.oof_heads_.update({int(g): head for g in held})
 
     def prior(self, exclude_group: int | None) -> np.ndarray:
         """log(1 + studies using the technique), scaled to [0, 1]; without one study's share if asked."""

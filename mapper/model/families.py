@@ -14,26 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapper.model.logistic import Logistic
+from mapper.model.features import Hierarchy
+from mapper.model.logistic import Logistic, logit
 
 FEATURES = ("share", "own", "family")
 EPS = 1e-4
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
-
-
-def families_of(classes: list[str]) -> dict[int, list[int]]:
-    """Column of a parent -> columns of its sub-techniques, for parents with at least one in ``classes``."""
-    column = {t: i for i, t in enumerate(classes)}
-    out: dict[int, list[int]] = {}
-    for i, t in enumerate(classes):
-        parent = t.rsplit(".", 1)[0] if t.count(".") == 2 else None
-        if parent in column:
-            out.setdefault(column[parent], []).append(i)
-    return out
 
 
 class SubtechniqueChain:
@@ -51,16 +36,17 @@ class SubtechniqueChain:
             family = members.max(axis=-1, keepdims=True)
             kids = proba[..., children]
             share = kids / np.maximum(kids.sum(axis=-1, keepdims=True), EPS)
-            feats.append(np.stack([_logit(share), _logit(kids), np.broadcast_to(_logit(family), kids.shape)], axis=-1))
+            feats.append(np.stack([logit(share), logit(kids), np.broadcast_to(logit(family), kids.shape)], axis=-1))
             family_p.append(np.broadcast_to(family, kids.shape))
             cols += children
         return np.concatenate(family_p, axis=-1), cols, np.concatenate(feats, axis=-2)
 
-    def fit(self, oof_proba: np.ndarray, y: np.ndarray, classes: list[str]) -> "SubtechniqueChain":
-        """``oof_proba`` and ``y``: (training queries, techniques), the stacker's out-of-fold output and the labels."""
+    def fit(self, oof_proba: np.ndarray, y: np.ndarray, hierarchy: Hierarchy) -> "SubtechniqueChain":
+        """``oof_proba`` and ``y``: (training queries, techniques), the stacker's out-of-fold output and the labels;
+        ``hierarchy``: the release's parents and sub-techniques over the same columns."""
         from sklearn.linear_model import LogisticRegression
 
-        self.families_ = families_of(list(classes))
+        self.families_ = {parent: list(children) for parent, children in enumerate(hierarchy.children) if children}
         self.logistic_ = None
         if not self.families_:
             return self

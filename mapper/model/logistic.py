@@ -17,6 +17,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
+def logit(p, eps: float = 1e-4):
+    """The log-odds of probabilities, clipped to [eps, 1 - eps] so that 0 and 1 stay finite."""
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
 @dataclass
 class Logistic:
     mean: np.ndarray

@@ -111,7 +111,8 @@ class TechniqueRanker:
                                                        self._row_weights(rows))
         oof_proba = self.stacker_.oof_proba_
         if self.subtechnique_chain:
-            self.chain_ = SubtechniqueChain(random_state=self.random_state).fit(oof_proba, rows.y, self.classes_)
+            self.chain_ = SubtechniqueChain(random_state=self.random_state).fit(oof_proba, rows.y,
+                                                                              self.scorers_.hierarchy_)
             oof_proba = self.chain_.transform(oof_proba)
         written = np.isin(rows.kinds, WRITTEN)
         self.operating_point_ = OperatingPoint(self.coverage).fit(oof_proba[written], rows.y[written].astype(bool))

@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from mapper.model.logistic import Logistic
+from mapper.model.logistic import Logistic, logit
 from mapper.model.threshold import best_cut, midpoints
 
 FEATURES = ("cue_share", "cue_terms", "own_max", "shared_max", "log_units", "attack_text")
@@ -91,8 +91,7 @@ def relevance_features(unit_cues: list[set[str]], proba: np.ndarray, own: np.nda
     shared_max = float(proba[~own].max()) if (~own).any() else 0.0
     features = [share, np.log1p(len(distinct)), own_max, shared_max, np.log1p(len(unit_cues))]
     if attack_text is not None:
-        p = min(max(float(attack_text), 1e-4), 1 - 1e-4)
-        features.append(np.log(p / (1 - p)))
+        features.append(float(logit(float(attack_text))))
     return np.array(features)
 
 
