@@ -68,10 +68,21 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages on standard error (first-run index build and training, batch and eval progress); errors and warnings still show. Also: ATLAS_MAPPER_QUIET=1.")] = False,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
                                           help="Print the version, the default ATLAS release and encoder, and exit.")] = False,
 ):
+    from mapper.progress import silence
+
     _state["debug"] = debug
+    silence(quiet)
+
+
+def live_progress() -> bool:
+    """Whether to draw a live progress counter: only at a terminal (it redraws one line), and not when quiet."""
+    from mapper.progress import quiet
+
+    return sys.stderr.isatty() and not quiet()
 
 
 def _emit(text: str, output: Path | None, force: bool) -> None:
@@ -159,32 +170,71 @@ def batch_command(
     model: ModelOpt = None,
 ):
     """Map many write-ups; each output line holds a result or that record's error."""
-    from mapper.io.batch import jsonl_to_parquet, run_batch
+    import os
+    import shutil
+
+    from mapper.io.batch import jsonl_to_parquet, run_batch, unfinished_path
+    from mapper.io.inputs import check_source
 
     parquet = out.suffix.lower() == ".parquet"
-    work = out.with_name(out.name + ".partial.jsonl") if parquet else out  # Parquet is written once, at the end
+    # The lines go to a file beside the output and become the output only when the run has finished (a rename, or
+    # the conversion to Parquet), so a run that fails never leaves a half-written output; after a crash,
+    # --resume continues them.
+    work = unfinished_path(out)
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder; give the path of the output file")
     if out.exists() and not force and not (resume and not parquet):
         raise OutputError(f"{out} exists; pass --force to start over" + ("" if parquet else " or --resume to continue it"))
+    if work.exists() and not resume and not force:
+        raise OutputError(f"{work} holds the lines of an unfinished run; pass --resume to continue it or --force "
+                          "to start over")
     if resume and parquet and not work.exists():
         raise OutputError(f"nothing to resume: {work} (the unfinished run's lines) does not exist; run without --resume")
+    check_source(source)  # a missing or unreadable input fails before anything is created
+    if parquet:
+        import pyarrow.parquet  # noqa: F401  (the [dask] extra: missing, it is named now, not after the run)
+    if cluster:
+        import distributed  # noqa: F401  (the [dask] extra)
     options = {"top_k": top_k, "threshold": threshold, "max_chars": max_chars, "platform": platform,
                "min_suggestions": min_suggestions}
-    if cluster:
-        from mapper.io.cluster import connect
+    if resume and not parquet and not work.exists() and out.exists():
+        shutil.copyfile(out, work)  # a finished output (or one an older version tore) is continued in a copy
+    try:
+        if cluster:
+            from mapper.io.cluster import connect
 
-        client, local = connect(cluster)  # an unreachable scheduler fails before the model loads
-        try:
-            stats = _cluster_batch(client, local, _mapper(atlas, release, model), model, source, work, resume,
-                                   partition_size, ship, options)
-        finally:
-            _close(client, local)
-    else:
-        mapper = _mapper(atlas, release, model)
-        stats = run_batch(mapper, source, work, resume=resume, progress=sys.stderr.isatty(), **options)
+            client, local = connect(cluster)  # an unreachable scheduler fails before the model loads
+            try:
+                stats = _cluster_batch(client, local, _mapper(atlas, release, model), model, source, work, resume,
+                                       partition_size, ship, options)
+            finally:
+                _close(client, local)
+        else:
+            mapper = _mapper(atlas, release, model)
+            stats = run_batch(mapper, source, work, resume=resume, progress=live_progress(), **options)
+    except BaseException:
+        _left_unfinished(work)
+        raise
     if parquet:
         jsonl_to_parquet(work, out)
         work.unlink()
+    else:
+        os.replace(work, out)
     typer.echo(f"{stats['written']} written ({stats['errors']} errors, {stats['skipped']} already done) -> {out}", err=True)
+
+
+def _left_unfinished(work: Path) -> None:
+    """After a failed run: drop an unfinished file with no complete line; keep one with lines, and say so."""
+    try:
+        with open(work, "rb") as handle:
+            lines = handle.read().count(b"\n")
+    except OSError:
+        return
+    if not lines:
+        work.unlink(missing_ok=True)
+        return
+    print(f"atlas-mapper: the {lines} lines written so far are kept in {work}; rerun with --resume to finish "
+          "the run, or --force to start over", file=sys.stderr)
 
 
 def _cluster_batch(client, local: bool, mapper, model, source: Path, out: Path, resume: bool, partition_size: int,
@@ -196,7 +246,7 @@ def _cluster_batch(client, local: bool, mapper, model, source: Path, out: Path, 
         mapper.kb.platform_name(options["platform"])  # a bad platform fails before any worker starts
     worker = worker_spec(mapper, cache_dir(), ship=not local if ship is None else ship, model=model)
     return run_cluster_batch(client, worker, source, out, resume=resume, partition_size=partition_size,
-                             progress=sys.stderr.isatty(), **options)
+                             progress=live_progress(), **options)
 
 
 def _close(client, local: bool) -> None:
@@ -249,6 +299,7 @@ def serve_command(
     atlas: AtlasOpt = None, release: ReleaseOpt = None, model: ModelOpt = None,
 ):
     """The triage workbench: a local web app and REST API to review suggestions, export them and retrain."""
+    # without the [serve] extra these imports fail, and main() names the extra to install
     from mapper.serve.security import LOOPBACK_NAMES, is_loopback
 
     if not is_loopback(host) and not token:
@@ -257,14 +308,10 @@ def serve_command(
     if token is not None and (len(token) < 16 or not re.fullmatch(r"[A-Za-z0-9._~-]+", token)):
         raise UsageError("the access token must be at least 16 characters of letters, digits and . _ ~ -; generate one "
                          "with python -c 'import secrets; print(secrets.token_urlsafe(24))'")
-    try:
-        import uvicorn
+    import uvicorn
 
-        from mapper.serve.app import create_app
-        from mapper.serve.workbench import Workbench
-    except ImportError as exc:
-        raise UsageError(f"the workbench needs the [serve] extra ({exc.name} is missing); "
-                         "pip install 'atlas-mapper[serve]'") from None
+    from mapper.serve.app import create_app
+    from mapper.serve.workbench import Workbench
     import socket
 
     db = db or _default_db()
@@ -414,6 +461,28 @@ def _load_plugins() -> None:
             print(f"atlas-mapper: warning: plugin {ep.name!r} failed to load: {exc}", file=sys.stderr)
 
 
+# pyproject.toml's optional extras: what each one is for, and the modules its packages provide (import names,
+# with the packages they bring that we import directly: starlette and pydantic come with fastapi). A command that
+# meets one of these missing says which extra to install (tests/test_cli.py checks this table against pyproject).
+EXTRAS = {
+    "serve": ("the workbench (atlas-mapper serve)",
+              ("fastapi", "starlette", "pydantic", "uvicorn", "jinja2", "multipart", "python_multipart", "stix2",
+               "pypdf", "docx", "inscriptis")),
+    "dask": ("a batch on a Dask cluster (--cluster) or in Parquet", ("dask", "distributed", "pyarrow")),
+    "eval": ("the evaluation harness (atlas-mapper eval)", ("ir_measures", "matplotlib")),
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one-line message for a module of an optional extra that is not installed; None for any other module."""
+    module = (exc.name or "").split(".")[0]
+    for extra, (purpose, modules) in EXTRAS.items():
+        if module in modules:
+            return (f"{purpose} needs the [{extra}] extra ({module} is missing): "
+                    f"pip install 'atlas-mapper[{extra}]'")
+    return None
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"atlas-mapper: warning: {message}", file=sys.stderr)
 
@@ -433,6 +502,12 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print("atlas-mapper: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if debug or message is None:  # a module of no extra missing is a broken install: an internal error below
+            return _internal_error(exc, debug)
+        print(f"atlas-mapper: error: {message}", file=sys.stderr)
+        return UsageError.exit_code
     except Exception as exc:  # click usage errors (typer vendors its own click) and anything unexpected
         exit_code = getattr(exc, "exit_code", None)
         if callable(getattr(exc, "show", None)) and isinstance(exit_code, int):
@@ -442,11 +517,15 @@ def main(argv: list[str] | None = None) -> int:
             return exit_code
         if type(exc).__name__ == "Exit" and isinstance(exit_code, int):
             return exit_code
-        if debug:
-            raise
-        print(f"atlas-mapper: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", file=sys.stderr)
-        return 70
+        return _internal_error(exc, debug)
     return code if isinstance(code, int) else 0
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        raise exc
+    print(f"atlas-mapper: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", file=sys.stderr)
+    return 70
 
 
 def entry() -> None:

@@ -46,5 +46,17 @@ class OutputError(MapperError):
     exit_code = 6
 
 
+class Busy(MapperError):
+    """The work asked for waits on something held elsewhere (a model loading, a lock); ask again shortly.
+
+    ``retry_after``: seconds after which asking again is likely to succeed (HTTP's Retry-After)."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFoundError(InputError):
     """A stored object (a report, a model version) that does not exist."""

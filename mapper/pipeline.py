@@ -29,7 +29,7 @@ from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.text import MAX_TEXT_CHARS, text_units
 
 DEFAULT_TOP_K = 10
-MAX_EVIDENCE = 3
+MAX_EVIDENCE = 3  # at most this many sentences back a technique, the strongest first
 NEAR_MISSES = 3  # shown when nothing passes, so an analyst sees how close it came
 MIN_SUGGESTIONS = 3  # a write-up about AI always gets this many, the weakest flagged as low confidence
 
@@ -78,15 +78,21 @@ class Mapper:
 
     @classmethod
     def from_parts(cls, kb, encoder, index, root: Path, ranker_params: dict | None = None, retrain: bool = False,
-                   writeups: list[WriteUp] | None = None) -> "Mapper":
+                   writeups: list[WriteUp] | None = None, train: bool = True) -> "Mapper":
         """``writeups``: labelled write-ups to learn from beside the case studies (default: those that ship
-        with the package, :func:`mapper.model.writeups.bundled_writeups`)."""
+        with the package, :func:`mapper.model.writeups.bundled_writeups`). ``train=False`` only loads a model
+        already in the cache, without waiting for anyone building it: a :class:`ModelError` if there is none."""
         shipped = writeups is None
         writeups = None if shipped else list(writeups)
         params = TechniqueRanker(**(ranker_params or {})).params()
         digest = bundled_key() if writeups is None else writeups_key(writeups)
         key = model_key(index, kb, params, digest)
         model_dir = Path(root) / "ranker" / key[:16]
+        if not train:  # the manifest is written last, so a model being built is never read half-written
+            if artifact_key(model_dir) != key:
+                raise ModelError(f"no trained model {key[:16]} in the cache {root}")
+            arrays, meta = load_artifact(model_dir)
+            return cls(kb, encoder, index, TechniqueRanker.from_state(meta["ranker"], arrays, index), meta["card"], key)
         with build_lock(model_dir):  # concurrent first runs train once
             if not retrain and artifact_key(model_dir) == key:
                 try:
@@ -117,9 +123,14 @@ class Mapper:
         return {
             "encoder": self.encoder.name,
             "ranker": "learned" if self.ranker.learned else "zero-shot",
-            "threshold": self.ranker.threshold_,
+            "threshold": self.threshold,
             "ai_relevance": self.ranker.relevance_kind,
         }
+
+    @property
+    def threshold(self) -> float:
+        """The model's operating threshold as it is printed and applied: its tuned value to 4 decimals."""
+        return round(float(self.ranker.threshold_), 4)
 
     def score_text(self, text: str):
         """(probabilities per technique in index order, unit texts, unit spans, unit vectors, per-unit scores)."""
@@ -148,7 +159,7 @@ class Mapper:
             raise UsageError("--top-k must be at least 1")
         if min_suggestions < 0:
             raise UsageError("--min-suggestions must be 0 or more")
-        cut = self.ranker.threshold_ if threshold is None else float(threshold)
+        cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise UsageError("--threshold must be between 0 and 1")
         allowed = set(self.kb.on_platform(platform)) if platform else None
@@ -193,7 +204,18 @@ class Mapper:
         self.encoder.encode([u for text in texts if len(text) <= max_chars for u in text_units(text)[0]])
 
     def _hit(self, col: int, score: float, spans, unit_scores: np.ndarray, band_name: str | None = None) -> TechniqueHit:
-        tech = self.kb.techniques[self.index.ids[col]]
-        best = sorted(range(len(spans)), key=lambda i: (-float(unit_scores[i]), i))[:MAX_EVIDENCE]
-        evidence = [Evidence(spans[i].text, spans[i].start, spans[i].end, round(float(unit_scores[i]), 4)) for i in best]
-        return technique_hit(tech, self.kb.tactic_by_id, round(score, 4), evidence, band_name)
+        cited = cited_units(unit_scores, self.threshold)
+        evidence = [Evidence(spans[i].text, spans[i].start, spans[i].end, round(float(unit_scores[i]), 4)) for i in cited]
+        return technique_hit(self.kb, self.index.ids[col], round(score, 4), evidence, band_name)
+
+
+def cited_units(unit_scores: np.ndarray, cut: float, limit: int = MAX_EVIDENCE) -> list[int]:
+    """The sentences that back a technique: those that would list it on their own.
+
+    ``unit_scores``: the technique's probability given each sentence alone (calibrated like the whole text's);
+    ``cut``: the model's operating threshold, the probability at which the model lists a technique. Sentences at
+    or above it are cited, strongest first (at most ``limit``); when none is, the single strongest sentence is,
+    since a listed technique always needs a place in the text to look at.
+    """
+    order = sorted(range(len(unit_scores)), key=lambda i: (-float(unit_scores[i]), i))
+    return [i for i in order if unit_scores[i] >= cut][:limit] or order[:1]

@@ -34,10 +34,12 @@ class TechniqueHit:
     band: str | None = None  # high / medium (at or above the threshold) / low (a suggestion below it)
 
 
-def technique_hit(tech, tactic_by_id: dict, score: float, evidence: list[Evidence], band: str | None = None) -> TechniqueHit:
-    """A hit for ``tech`` (a knowledge-base Technique), named and placed under tactics as its release does."""
-    tactics = [TacticRef(t, tactic_by_id[t].name) for t in tech.tactics if t in tactic_by_id]
-    return TechniqueHit(tech.id, tech.name, tactics, score, evidence, tech.parent, band)
+def technique_hit(kb, technique_id: str, score: float, evidence: list[Evidence], band: str | None = None) -> TechniqueHit:
+    """A hit for a technique of ``kb`` (a KnowledgeBase), named ("Parent: Sub") and placed under tactics as its
+    release does."""
+    tech = kb.techniques[technique_id]
+    tactics = [TacticRef(t, kb.tactic_by_id[t].name) for t in tech.tactics if t in kb.tactic_by_id]
+    return TechniqueHit(tech.id, kb.full_name(tech.id), tactics, score, evidence, tech.parent, band)
 
 
 @dataclass

@@ -102,15 +102,10 @@ def v6_new():
 
 
 @pytest.fixture
-def mini_mapper(mini_kb, tiny_encoder, tmp_path):
-    from mapper.encode.encoders import CachedEncoder
-    from mapper.encode.index import TechniqueIndex
-    from mapper.pipeline import Mapper
+def mini_mapper(tiny_encoder, tmp_path):
+    from fixture_parts import mini_mapper
 
-    encoder = CachedEncoder(tiny_encoder)
-    index = TechniqueIndex.build(mini_kb, encoder)
-    from mapper.model.writeups import benchmark_writeups
-    return Mapper.from_parts(mini_kb, encoder, index, tmp_path / "models", {"C_grid": (1.0,)}, writeups=benchmark_writeups())
+    return mini_mapper(tmp_path / "models", tiny_encoder)
 
 
 def needs_shared():

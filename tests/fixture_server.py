@@ -18,11 +18,7 @@ sys.path.insert(0, str(HERE))
 def main() -> None:
     import uvicorn
 
-    from conftest import FIXTURE_ATLAS, TinyEncoder
-    from mapper.encode.encoders import CachedEncoder
-    from mapper.encode.index import TechniqueIndex
-    from mapper.kb import load_kb
-    from mapper.pipeline import Mapper
+    from fixture_parts import RECIPE, mini_mapper
     from mapper.serve.app import create_app
     from mapper.serve.workbench import Workbench
 
@@ -30,13 +26,8 @@ def main() -> None:
     parser.add_argument("db", type=Path)
     parser.add_argument("--token", default=None)
     args = parser.parse_args()
-    kb = load_kb(FIXTURE_ATLAS)
-    encoder = CachedEncoder(TinyEncoder())
     root = args.db.parent / "models"
-    from mapper.model.writeups import benchmark_writeups
-    mapper = Mapper.from_parts(kb, encoder, TechniqueIndex.build(kb, encoder), root, {"C_grid": (1.0,)},
-                               writeups=benchmark_writeups())
-    bench = Workbench(args.db, mapper, root)
+    bench = Workbench(args.db, mini_mapper(root), root, recipe=RECIPE)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(bench, token=args.token), log_level="warning"))

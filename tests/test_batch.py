@@ -117,3 +117,66 @@ def test_a_parquet_file_without_the_columns_is_refused(tmp_path):
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "bad.parquet")
     with pytest.raises(InputError, match="columns 'id' and 'text'"):
         list(iter_records(tmp_path / "bad.parquet"))
+
+
+def test_a_line_that_is_not_utf8_gets_one_complete_line_naming_the_encoding_and_the_fix(mini_mapper, tmp_path):
+    src = tmp_path / "in.jsonl"
+    good = [json.dumps({"id": str(i), "text": "poison the training data"}).encode() for i in range(9)]
+    src.write_bytes(b"\n".join(good + ['{"id": "x", "text": "caf\xe9 mod\xe8le"}'.encode("latin-1")]) + b"\n")
+    out = tmp_path / "out.jsonl"
+    run_batch(mini_mapper, src, out)
+    error = _lines(out)[9]["error"]
+    assert error == ("line 10 is not UTF-8 (byte 0xE9 at offset 24 of the line); the file is not UTF-8 text: convert "
+                     "the whole file, for example with iconv -f latin1 -t utf-8 in.jsonl > in.utf8.jsonl, and run the "
+                     "batch on the converted file")
+    assert "JSON" not in error
+
+
+def test_malformed_json_names_where_in_the_line(mini_mapper, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "x"}) + "\n" + '{"id": "b", "text": \n' + '{"id": "c" "text": "x"}\n')
+    out = tmp_path / "out.jsonl"
+    run_batch(mini_mapper, src, out)
+    assert _lines(out)[1]["error"] == "not valid JSON (Expecting value at the end of the line)"
+    assert _lines(out)[2]["error"] == "not valid JSON (Expecting ',' delimiter at character 12 of the line)"
+
+
+def test_a_missing_input_fails_before_the_output_is_created(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        run_batch(None, tmp_path / "missing.jsonl", tmp_path / "out.jsonl")  # refused before any mapping
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"%PDF-1.4\n", "is a PDF document, not JSON Lines; extract its text first"),
+    (b"PK\x03\x04\x14\x00", "is a ZIP archive (or a DOCX, XLSX or ODT document), not JSON Lines"),
+    (b"\x00\x01\x02binary", "is binary (it holds NUL bytes), not JSON Lines"),
+    ("\ufeffline one".encode("utf-16"), "is UTF-16 text, not UTF-8 JSON Lines; convert it, for example with iconv -f utf-16"),
+    (b"Incident report\n\nThe attackers poisoned the model.\n", "its first non-blank line (line 1) is not a JSON object; "
+     "use `atlas-mapper map "),
+    (b"  \n\t\n[1, 2, 3]\n", "its first non-blank line (line 3) is not a JSON object"),
+])
+def test_an_input_that_is_not_json_lines_is_refused_before_the_output_is_created(tmp_path, content, message):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(content)
+    with pytest.raises(InputError, match="JSON Lines") as caught:
+        run_batch(None, src, tmp_path / "out.jsonl")  # refused before any mapping
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("content", [
+    b"",  # nothing to map is not an error
+    b"\n\n" + json.dumps({"id": "a", "text": "x"}).encode() + b"\n",  # blank lines first: their own error rows
+    b"\xef\xbb\xbf" + json.dumps({"id": "a", "text": "x"}).encode() + b"\n",  # a byte-order mark
+    b'{"id": "a", "text": \n' + json.dumps({"id": "b", "text": "x"}).encode() + b"\n",  # a torn first record
+    b'{"id": "a", "text": "caf\xe9"}\n',  # one record in Latin-1: its own error row names the encoding
+])
+def test_json_lines_with_bad_lines_are_accepted_and_get_error_rows(content, tmp_path):
+    from mapper.io.inputs import check_source, iter_records
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(content)
+    check_source(src)
+    records = list(iter_records(src))
+    assert len(records) == content.count(b"\n")

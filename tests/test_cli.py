@@ -180,10 +180,205 @@ def test_data_diff_cli(capsys):
 
 
 def test_eval_without_the_eval_extra_names_the_install(capsys, monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ir_measures" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "ir_measures", None)  # as if the [eval] extra were not installed
     code, _, err = run(capsys, "eval", "--task", "narrative", "--atlas", str(FIXTURE_ATLAS))
     assert code == 2 and err.strip().count("\n") == 0
-    assert "ir_measures missing" in err and "pip install 'atlas-mapper[eval]'" in err
+    assert "needs the [eval] extra (ir_measures is missing)" in err and "pip install 'atlas-mapper[eval]'" in err
+
+
+# -- a command that needs an optional extra that is not installed says which one, in one line ----------------------
+def _without(monkeypatch, module: str, *loaded_prefixes: str) -> None:
+    """Simulate ``module`` not installed: None in sys.modules makes every import of it fail, and modules that
+    imported it already are dropped (monkeypatch puts everything back afterwards)."""
+    for name in list(sys.modules):
+        if name.startswith(loaded_prefixes):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)
+
+
+def test_serve_without_the_serve_extra_names_the_install(capsys, monkeypatch):
+    _without(monkeypatch, "starlette", "mapper.serve", "fastapi", "starlette")
+    code, out, err = run(capsys, "serve")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err == ("atlas-mapper: error: the workbench (atlas-mapper serve) needs the [serve] extra (starlette is "
+                   "missing): pip install 'atlas-mapper[serve]'\n")
+
+
+def test_parquet_output_without_pyarrow_names_the_dask_extra_before_anything_runs(capsys, monkeypatch, folder):
+    _without(monkeypatch, "pyarrow", "pyarrow")
+    monkeypatch.setattr("mapper.cli._mapper", lambda *a: pytest.fail("the model must not load"))
+    source = folder / "in.jsonl"
+    source.write_text('{"id": "a", "text": "x"}\n')
+    code, _, err = run(capsys, "batch", str(source), str(folder / "out.parquet"))
+    assert code == 2 and err.count("\n") == 1 and "pip install 'atlas-mapper[dask]'" in err and "pyarrow" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl"]
+
+
+def test_a_missing_module_of_no_extra_is_still_an_internal_error(capsys, monkeypatch):
+    def broken(*args):
+        import not_a_module_of_any_extra  # noqa: F401
+
+    monkeypatch.setattr("mapper.cli._mapper", broken)
+    code, _, err = run(capsys, "map", "--text", "x", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 70 and "internal error: ModuleNotFoundError" in err
+
+
+def _extra_modules(requirement: str) -> set[str]:
+    """The import names of a requirement in pyproject.toml ('python-docx>=1.1' -> docx)."""
+    import re
+
+    name, _, extras = re.match(r"([A-Za-z0-9_.-]+)(\[([^]]*)\])?", requirement).groups()
+    renamed = {"python-docx": "docx", "python-multipart": "multipart"}
+    names = {renamed.get(name, name.replace("-", "_"))}
+    return names | {e.strip() for e in (extras or "").split(",") if e.strip()}  # dask[distributed]: distributed
+
+
+def test_the_extras_table_covers_every_optional_dependency():
+    import tomllib
+
+    from mapper.cli import EXTRAS
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra, requirements in extras.items():
+        if extra == "test":
+            continue
+        assert extra in EXTRAS, extra
+        for requirement in requirements:
+            assert _extra_modules(requirement) <= set(EXTRAS[extra][1]), (extra, requirement)
+
+
+# -- batch: nothing is created or half-written when a run fails ----------------------------------------------------
+@pytest.fixture
+def cli_mapper(mini_mapper, monkeypatch, capsys):
+    """The CLI's commands get the fixture's mapper (tiny encoder, already trained): no model build in these tests.
+    What building it said on stderr is drained, so each test sees only its command's output."""
+    monkeypatch.setattr("mapper.cli._mapper", lambda *a: mini_mapper)
+    capsys.readouterr()
+    return mini_mapper
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A folder of its own for a batch's files (tmp_path also holds the test's cache and models)."""
+    path = tmp_path / "batch"
+    path.mkdir()
+    return path
+
+
+def _records(path, n=5):
+    path.write_text("".join(json.dumps({"id": f"r{i}", "text": f"prompt injection number {i}"}) + "\n"
+                            for i in range(n)))
+    return path
+
+
+def test_batch_of_a_missing_input_creates_nothing_and_the_corrected_rerun_works(capsys, folder, cli_mapper):
+    out = folder / "out.jsonl"
+    code, _, err = run(capsys, "batch", str(folder / "missing.jsonl"), str(out))
+    assert code == 3 and "missing.jsonl does not exist" in err and err.count("\n") == 1
+    assert list(folder.iterdir()) == []  # no output, no unfinished file
+    code, _, err = run(capsys, "batch", str(_records(folder / "in.jsonl")), str(out))
+    assert code == 0, err
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"r{i}" for i in range(5)]
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "a PDF document, not JSON Lines"),
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary (it holds NUL bytes), not JSON Lines"),
+    (b"\n\nThe attackers poisoned the training data.\n{\"id\": \"a\", \"text\": \"x\"}\n",
+     "its first non-blank line (line 3) is not a JSON object"),
+])
+def test_batch_refuses_an_input_that_is_not_json_lines_before_writing_anything(capsys, monkeypatch, folder,
+                                                                              content, problem):
+    monkeypatch.setattr("mapper.cli._mapper", lambda *a: pytest.fail("the model must not load"))
+    source = folder / "in.jsonl"
+    source.write_bytes(content)
+    code, out, err = run(capsys, "batch", str(source), str(folder / "out.jsonl"))
+    assert code == 3 and out == "" and err.count("\n") == 1 and problem in err, err
+    assert "JSON Lines" in err and ("atlas-mapper map" in err or "extract its text" in err or "{\"id\"" in err)
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl"]
+
+
+def test_batch_failing_mid_run_leaves_no_output_and_resume_finishes_it(capsys, monkeypatch, folder, cli_mapper):
+    mini_mapper = cli_mapper
+    source, out = _records(folder / "in.jsonl", 6), folder / "out.jsonl"
+    expected = folder / "expected" / "out.jsonl"
+    expected.parent.mkdir()
+    assert run(capsys, "batch", str(source), str(expected))[0] == 0
+    real_map, calls = mini_mapper.map, []
+
+    def failing_map(text, **options):
+        calls.append(text)
+        if len(calls) == 4:
+            raise RuntimeError("the machine fell over")
+        return real_map(text, **options)
+
+    monkeypatch.setattr(mini_mapper, "map", failing_map)
+    code, _, err = run(capsys, "batch", str(source), str(out))
+    assert code == 70 and "the machine fell over" in err
+    partial = folder / "out.jsonl.partial.jsonl"
+    assert not out.exists() and partial.read_text().count("\n") == 3  # the output was never half-written
+    assert f"kept in {partial}" in err and "--resume" in err
+    monkeypatch.setattr(mini_mapper, "map", real_map)
+    code, _, err = run(capsys, "batch", str(source), str(out))  # neither --resume nor --force: the work is kept
+    assert code == 6 and "unfinished run" in err and "--resume" in err and not out.exists()
+    code, _, err = run(capsys, "batch", str(source), str(out), "--resume")
+    assert code == 0 and "3 already done" in err
+    assert out.read_bytes() == expected.read_bytes() and not partial.exists()
+
+
+def test_batch_failing_before_its_first_line_leaves_nothing(capsys, monkeypatch, folder, cli_mapper):
+    monkeypatch.setattr(cli_mapper, "map", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+    source = _records(folder / "in.jsonl")
+    assert run(capsys, "batch", str(source), str(folder / "out.jsonl"))[0] == 70
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl"]
+
+
+def test_batch_force_keeps_the_old_output_until_the_new_one_is_complete(capsys, monkeypatch, folder, cli_mapper):
+    source, out = _records(folder / "in.jsonl"), folder / "out.jsonl"
+    out.write_text("an earlier run\n")
+    code, _, err = run(capsys, "batch", str(source), str(out))
+    assert code == 6 and "--force" in err and out.read_text() == "an earlier run\n"
+    monkeypatch.setattr(cli_mapper, "map", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+    assert run(capsys, "batch", str(source), str(out), "--force")[0] == 70
+    assert out.read_text() == "an earlier run\n"
+
+
+def test_batch_resume_continues_a_finished_output_without_touching_it_until_done(capsys, folder, cli_mapper):
+    source, out = _records(folder / "in.jsonl", 3), folder / "out.jsonl"
+    assert run(capsys, "batch", str(source), str(out))[0] == 0
+    _records(source, 5)  # two more records since
+    code, _, err = run(capsys, "batch", str(source), str(out), "--resume")
+    assert code == 0 and "2 written" in err and "3 already done" in err
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"r{i}" for i in range(5)]
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_batch_to_parquet_leaves_only_the_parquet_file(capsys, folder, cli_mapper):
+    pq = pytest.importorskip("pyarrow.parquet")
+    source, out = _records(folder / "in.jsonl"), folder / "out.parquet"
+    assert run(capsys, "batch", str(source), str(out))[0] == 0
+    assert pq.read_table(out).column("id").to_pylist() == [f"r{i}" for i in range(5)]
+    assert sorted(p.name for p in folder.iterdir()) == ["in.jsonl", "out.parquet"]
+
+
+# -- progress: on stderr in a pipe too, never on stdout; --quiet silences it -----------------------------------------
+def _announcing(mini_mapper):
+    def load(*args):
+        from mapper.progress import announce
+
+        announce("training the ranker (first run only)")
+        return mini_mapper
+    return load
+
+
+def test_first_run_progress_goes_to_stderr_in_a_pipe_and_json_stays_clean(capsys, monkeypatch, cli_mapper):
+    monkeypatch.setattr("mapper.cli._mapper", _announcing(cli_mapper))
+    code, out, err = run(capsys, "map", "--text", "prompt injection", "--format", "json")
+    assert code == 0 and json.loads(out)["techniques"]  # stdout: the JSON alone
+    assert err == "atlas-mapper: training the ranker (first run only)\n"  # capsys' stderr is not a terminal
+    code, out, err = run(capsys, "--quiet", "map", "--text", "prompt injection", "--format", "json")
+    assert code == 0 and json.loads(out) and err == ""
+    monkeypatch.setenv("ATLAS_MAPPER_QUIET", "1")
+    code, out, err = run(capsys, "map", "--text", "prompt injection", "--format", "json")
+    assert code == 0 and err == ""

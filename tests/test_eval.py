@@ -393,3 +393,48 @@ def test_doc_fields_option_is_validated_and_keeps_its_own_index(mini_kb, tiny_en
     other = open_index(mini_kb, encoder, tmp_path, doc_fields=("name",))
     assert default.documents != other.documents
     assert len(list((tmp_path / "index").glob("*/manifest.json"))) == 2  # neither replaced the other
+
+
+# -- how the report words its folds, and the per-tactic section of every method ----------------------------------
+def _synthetic_report(task: str, protocol: str, folds: int, methods=("popularity", "default")) -> dict:
+    def method(i: int) -> dict:
+        tactic = {"name": f"Tactic of {i}", "gold": 2, "R@10": 0.5, "P": 0.25, "R": 0.5, "F1": 1 / 3}
+        return {"metrics": {"MAP": 0.1 * (i + 1)}, "ci": {}, "parent_metrics": {}, "parent_ci": {},
+                "per_tactic": {f"AML.TA000{i}": tactic}, "calibration": None, "seconds_per_query": 0.01, "queries": 3}
+
+    return {"dataset": {"name": task, "queries": 3, "labelled": 3, "out_of_scope": 0, "labels": 4,
+                        "unknown_labels": [], "mapped_labels": {}},
+            "protocol": protocol, "folds": folds, "atlas": {"release": "v2026.05"}, "encoder": "tiny", "skipped": {},
+            "methods": {name: method(i) for i, name in enumerate(methods)}}
+
+
+@pytest.mark.parametrize("task, protocol, folds, words", [
+    ("narrative", "loco", 57, "protocol loco (57 folds)"),
+    ("narrative", "temporal", 1, "protocol temporal (1 fold)"),
+    ("ai-test", "loco", 1, "protocol loco (1 fold: a labelled file is not split by case study, so every item was "
+                           "scored by methods trained on all case studies)"),
+    ("ai-dev", "loco", 5, "protocol loco (5 folds in the run: a labelled file is scored by methods trained on all "
+                          "case studies, its items that are also training write-ups in cross-validation folds"),
+    ("ai-test", "zero-shot", 2, "protocol zero-shot (nothing learned from case studies or write-ups)"),
+])
+def test_the_folds_are_worded_for_what_they_are(task, protocol, folds, words):
+    report = _synthetic_report(task, protocol, folds)
+    for text in (render_table(report), render_markdown(report)):
+        assert words in text and "1 folds" not in text
+
+
+def test_the_markdown_report_has_a_per_tactic_table_for_every_method():
+    text = render_markdown(_synthetic_report("narrative", "loco", 3, ("popularity", "tfidf", "default")))
+    section = text.split("## Per tactic")[1]
+    for i, name in enumerate(("popularity", "tfidf", "default")):
+        table = section.split(f"### {name}\n")[1].split("###")[0]
+        assert f"| Tactic of {i} | 2 | 0.500 | 0.250 | 0.500 | 0.333 |" in table
+
+
+def test_a_labelled_file_is_scored_in_one_fold_and_says_so(ctx, tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps({"id": "x", "text": "the training data was poisoned", "techniques": ["AML.T0020"]}) + "\n")
+    report = run_eval([str(path)], "loco", methods=["popularity", "tfidf"], ctx=ctx)["items"]
+    assert report["folds"] == 1
+    assert "protocol loco (1 fold: a labelled file is not split by case study" in render_table(report)
+    assert "### popularity" in render_markdown(report) and "### tfidf" in render_markdown(report)

@@ -169,33 +169,99 @@ def test_stix_review_that_keeps_nothing_still_validates(mini_kb):
     assert _stix_objects(out, "report")[0]["object_refs"] == [identity["id"]]
 
 
+def test_every_export_names_a_sub_technique_parent_colon_sub(mini_kb):
+    # one kept from a stored result through reviewed_techniques, one built with the short name
+    kept = _kept(mini_kb) + [ReviewedTechnique("AML.T0000.002", "Technical Blogs", [], "add", parent="AML.T0000")]
+    direct, blogs = "LLM Prompt Injection: Direct", "Search Open Technical Databases: Technical Blogs"
+    stix = export("stix", REPORT, kept, mini_kb)
+    names = {p["external_references"][0]["external_id"]: p["name"] for p in _stix_objects(stix, "attack-pattern")}
+    assert (names["AML.T0051.000"], names["AML.T0000.002"]) == (direct, blogs)
+    assert _stix_objects(stix, "note")[0]["abstract"] == f"AML.T0051.000 {direct}: accept"
+    assert _stix_objects(stix, "note")[3]["content"].startswith(f"AML.T0000.002 {blogs}: added")
+    rows = {r["technique_id"]: r for r in csv.DictReader(io.StringIO(export("csv", REPORT, kept, mini_kb)))}
+    assert (rows["AML.T0051.000"]["technique_name"], rows["AML.T0000.002"]["technique_name"]) == (direct, blogs)
+    data = {t["id"]: t["name"] for t in json.loads(export("json", REPORT, kept, mini_kb))["techniques"]}
+    assert (data["AML.T0051.000"], data["AML.T0000.002"]) == (direct, blogs)
+    study = yaml.safe_load(export("case-study", REPORT, kept, mini_kb))["study"]
+    steps = {s["technique"]: s for s in study["procedure"]}
+    assert steps["AML.T0000.002"]["description"] == blogs
+
+
 # -- case study ----------------------------------------------------------------
 
-def test_case_study_steps_follow_the_matrix_and_validate(mini_kb):
-    ev = [Evidence("  They flooded\n the API. ", 0, 10, 1.0), Evidence("It went down.", 11, 20, 1.0)]
+def _sentence(text: str) -> Evidence:
+    start = TEXT.index(text)
+    return Evidence(text, start, start + len(text), 0.5)
+
+
+INJECTION = "The attacker typed a hidden instruction into the support chatbot."
+PASTED = '=HYPERLINK("http://evil") was pasted in a ticket.'
+FLOODED = "They then flooded the prediction API until it went down."
+
+
+def test_case_study_steps_follow_the_text_and_evidence_reads_in_text_order(mini_kb):
     kept = [
+        # no evidence, Impact: after every step the text tells (Impact is the matrix's last tactic)
         ReviewedTechnique("AML.T0029", "Denial of AI Service", [TacticRef("AML.TA0011", "Impact")], "accept", 0.4),
-        ReviewedTechnique("AML.T0051", "LLM Prompt Injection", [TacticRef("AML.TA0011", "Impact")], "add",
-                          evidence=ev),
-        # several tactics: placed under the first in matrix order (AI Model Access), not the first listed
+        # told last in the text, though its tactic comes second in the matrix; several tactics: the first in
+        # matrix order (AI Model Access) is its step's tactic
         ReviewedTechnique("AML.T0040", "AI Model Inference API Access",
-                          [TacticRef("AML.TA0011", "Impact"), TacticRef("AML.TA0000", "AI Model Access")], "add"),
-        # no tactics of its own: its parent's (Reconnaissance)
+                          [TacticRef("AML.TA0011", "Impact"), TacticRef("AML.TA0000", "AI Model Access")], "add",
+                          evidence=[_sentence(FLOODED)]),
+        # evidence strongest first, as the model lists it: the step reads it in the text's order and starts
+        # where its first sentence does (the text's start)
+        ReviewedTechnique("AML.T0051", "LLM Prompt Injection", [TacticRef("AML.TA0011", "Impact")], "add",
+                          evidence=[_sentence(PASTED), _sentence(INJECTION)]),
+        # no tactics of its own (its parent's, Reconnaissance) and no evidence: it opens the procedure
         ReviewedTechnique("AML.T0000.002", "Technical Blogs", [], "add", parent="AML.T0000"),
     ]
-    out = export("case-study", REPORT, kept, mini_kb)
+    doc = yaml.safe_load(export("case-study", {**REPORT, "incident_date": "2026-05-30"}, kept, mini_kb))
+    steps = doc["study"]["procedure"]
+    assert [(s["tactic"], s["technique"]) for s in steps] == [
+        ("AML.TA0002", "AML.T0000.002"), ("AML.TA0011", "AML.T0051"),
+        ("AML.TA0000", "AML.T0040"), ("AML.TA0011", "AML.T0029")]
+    assert steps[1]["description"] == f"{INJECTION} {PASTED}"
+    assert steps[0]["description"] == "Search Open Technical Databases: Technical Blogs"  # no evidence: its name
+    # the other exports list evidence in the text's order too
+    note = _stix_objects(export("stix", REPORT, kept, mini_kb), "note")[2]["content"]
+    assert note.index(INJECTION) < note.index("HYPERLINK")
+    row = list(csv.DictReader(io.StringIO(export("csv", REPORT, kept, mini_kb))))[2]
+    assert row["evidence"] == f"{INJECTION} | {PASTED}"
+
+
+def test_case_study_with_a_known_incident_date_validates(mini_kb):
+    ev = [Evidence("  They flooded\n the API. ", 0, 10, 1.0), Evidence("It went down.", 11, 20, 1.0)]
+    kept = [ReviewedTechnique("AML.T0051", "LLM Prompt Injection", [TacticRef("AML.TA0011", "Impact")], "add",
+                              evidence=ev)]
+    out = export("case-study", {**REPORT, "incident_date": "2026-05-30T23:30:00-05:00"}, kept, mini_kb)
     assert _schema_errors(out) == []
     doc = yaml.safe_load(out)
-    assert [(s["tactic"], s["technique"]) for s in doc["study"]["procedure"]] == [
-        ("AML.TA0002", "AML.T0000.002"), ("AML.TA0000", "AML.T0040"),
-        ("AML.TA0011", "AML.T0029"), ("AML.TA0011", "AML.T0051")]
-    descriptions = [s["description"] for s in doc["study"]["procedure"]]
-    assert descriptions[0] == "Technical Blogs" and descriptions[3] == "They flooded the API. It went down."
     study = doc["study"]
     assert (study["name"], study["summary"], study["reporter"]) == (REPORT["title"], TEXT, "ana")
+    assert study["procedure"][0]["description"] == "They flooded the API. It went down."
     # the date as written, not shifted to UTC (where it is already 31 May)
     assert (study["incident-date"], study["incident-date-granularity"]) == ("2026-05-30", "DATE")
-    assert "id" not in study and doc["meta"]["atlas-version"] == "9.9.9"
+    assert "id" not in study and doc["meta"]["atlas-version"] == "9.9.9" and "incident-date" not in doc["meta"]
+
+
+@pytest.mark.parametrize("given, date, granularity", [
+    ("2024", "2024-01-01", "YEAR"), ("2024-03", "2024-03-01", "MONTH"), ("2024-03-15", "2024-03-15", "DATE")])
+def test_case_study_incident_date_granularity(mini_kb, given, date, granularity):
+    study = yaml.safe_load(export("case-study", {**REPORT, "incident_date": given}, _kept(mini_kb), mini_kb))["study"]
+    assert (study["incident-date"], study["incident-date-granularity"]) == (date, granularity)
+
+
+def test_case_study_never_takes_the_day_a_report_was_added_for_the_incident_date(mini_kb):
+    out = export("case-study", REPORT, _kept(mini_kb), mini_kb)
+    doc = yaml.safe_load(out)
+    assert "incident-date" not in doc["study"] and "incident-date-granularity" not in doc["study"]
+    assert doc["meta"]["incident-date"].startswith("unknown")
+    assert "2026-05-30" not in out and "2026-05-31" not in out
+    # ATLAS's schema has no "unknown": the draft misses exactly the two date fields until the analyst adds them
+    assert sorted(_schema_errors(out)) == ["'incident-date' is a required property",
+                                           "'incident-date-granularity' is a required property"]
+    with pytest.raises(InputError, match="not a date"):
+        export("case-study", {**REPORT, "incident_date": "last spring"}, _kept(mini_kb), mini_kb)
 
 
 def test_case_study_schema_check_catches_a_bad_step():
@@ -224,7 +290,8 @@ def test_csv_rows_and_formula_injection_neutralised(mini_kb):
 
 
 def test_csv_guards_a_leading_tab_and_carriage_return(mini_kb):
-    kept = [ReviewedTechnique("AML.T0029", "\tDenial", [], "add", notes=["\r=1"])]
+    # a technique of another release keeps its stored name, which could be anything
+    kept = [ReviewedTechnique("AML.T9999", "\tDenial", [], "add", notes=["\r=1"])]
     rows = list(csv.reader(io.StringIO(export("csv", REPORT, kept, mini_kb))))
     assert rows[1][1] == "'\tDenial" and rows[1][7] == "'=1"  # notes are whitespace-normalised first
 
@@ -282,19 +349,24 @@ def test_stix_ids_and_phases_equal_atlas_own_bundle(real_kb):
 
 @pytest.mark.integration
 @needs_shared()
-def test_case_study_of_a_real_review_validates_in_matrix_order(real_kb):
+def test_case_study_of_a_real_review_validates_in_story_order(real_kb):
     kept = _kept(real_kb) + [
         ReviewedTechnique(t.id, t.name, [TacticRef(x, real_kb.tactic_by_id[x].name) for x in t.tactics], "add")
         for t in (real_kb.techniques[i] for i in ("AML.T0048", "AML.T0000", "AML.T0012", "AML.T0018"))]
-    out = export("case-study", REPORT, kept, real_kb)
+    out = export("case-study", {**REPORT, "incident_date": "2026-05"}, kept, real_kb)
     assert _schema_errors(out) == []
     steps = yaml.safe_load(out)["study"]["procedure"]
     column = {t.id: n for n, t in enumerate(real_kb.tactics)}
-    assert [column[s["tactic"]] for s in steps] == sorted(column[s["tactic"]] for s in steps)
     assert len(steps) == len(kept) and "AML.T0020" not in {s["technique"] for s in steps}
+    # the steps with evidence as the text tells them; one without goes where the matrix puts its tactic among them
+    told = [s["technique"] for s in steps if s["technique"] in ("AML.T0051.000", "AML.T0029", "AML.T0040")]
+    assert told == ["AML.T0051.000", "AML.T0029", "AML.T0040"]
+    for n, step in enumerate(steps):
+        if step["technique"] not in told:
+            assert all(column[s["tactic"]] <= column[step["tactic"]] for s in steps[:n]), step
     for step in steps:
         tech = real_kb.techniques[step["technique"]]
-        assert step["tactic"] == min(tech.tactics, key=column.get)
+        assert step["tactic"] == min(tech.tactics or real_kb.techniques[tech.parent].tactics, key=column.get)
 
 
 @pytest.mark.integration

@@ -151,3 +151,9 @@ def test_parsed_file_is_cached_and_a_tampered_copy_is_not_trusted(fixture_atlas,
     assert again.techniques["AML.T0020"].name == first.techniques["AML.T0020"].name
     assert [t.id for t in again.techniques.values()] == [t.id for t in first.techniques.values()]
     assert again.case_studies == first.case_studies
+
+
+def test_a_subtechnique_is_named_with_its_parent(mini_kb):
+    parent, sub = mini_kb.techniques["AML.T0051"], mini_kb.techniques["AML.T0051.000"]
+    assert mini_kb.full_name("AML.T0051.000") == f"{parent.name}: {sub.name}"
+    assert mini_kb.full_name("AML.T0051") == parent.name

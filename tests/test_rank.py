@@ -232,7 +232,7 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_a_first_run_says_what_it_builds_at_a_terminal_only(mini_kb, tiny_encoder, tmp_path, monkeypatch):
+def test_a_first_run_says_what_it_builds_at_a_terminal_and_in_a_pipe(mini_kb, tiny_encoder, tmp_path, monkeypatch):
     from mapper.encode.encoders import CachedEncoder
     from mapper.pipeline import open_index
 
@@ -244,13 +244,44 @@ def test_a_first_run_says_what_it_builds_at_a_terminal_only(mini_kb, tiny_encode
                       writeups=benchmark_writeups())
     said = terminal.getvalue()
     assert "building the technique index" in said and "training the ranker on 3 case studies" in said
-    # the second run finds both built, and a pipe hears nothing either way
-    quiet = io.StringIO()
-    monkeypatch.setattr("sys.stderr", quiet)
+    # the second run finds both built and says nothing; a first run into a pipe (a log) says the same plain lines
+    pipe = io.StringIO()
+    monkeypatch.setattr("sys.stderr", pipe)
     from mapper.model.writeups import benchmark_writeups
     Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path), tmp_path, {"C_grid": (1.0,)},
                       writeups=benchmark_writeups())
+    assert pipe.getvalue() == ""
     from mapper.model.writeups import benchmark_writeups
     Mapper.from_parts(mini_kb, encoder, open_index(mini_kb, encoder, tmp_path / "other"), tmp_path / "other", {},
                       writeups=benchmark_writeups())
-    assert quiet.getvalue() == ""
+    logged = pipe.getvalue()
+    assert "building the technique index" in logged and "training the ranker on 3 case studies" in logged
+    assert "\r" not in logged and "\x1b" not in logged
+
+
+def test_evidence_is_the_sentences_that_would_list_the_technique_alone():
+    from mapper.pipeline import cited_units
+
+    scores = np.array([0.02, 0.40, 0.10, 0.35, 0.30, 0.25], dtype=np.float32)
+    assert cited_units(scores, 0.2) == [1, 3, 4]  # at or above the cut, strongest first, at most three
+    assert cited_units(scores, 0.38) == [1]
+    assert cited_units(scores, 0.9) == [1]  # none reaches it: the strongest alone, never nothing
+    assert cited_units(np.zeros(0), 0.2) == []
+
+
+def test_evidence_cites_only_supporting_sentences_with_offsets(mini_mapper):
+    text = ("Someone flooded the AI model service with expensive requests until it became unavailable.\n\n"
+            "The weather was mild that week.\n\nThe office reopened on Monday.")
+    result = mini_mapper.map(text, threshold=0.0, top_k=3)
+    for hit in result.techniques:
+        assert 1 <= len(hit.evidence) <= 3
+        assert all(text[e.start:e.end] == e.text for e in hit.evidence)
+        cut = mini_mapper.threshold
+        assert len(hit.evidence) == 1 or all(e.score >= cut for e in hit.evidence)
+    assert any(len(hit.evidence) < 3 for hit in result.techniques)  # not every sentence for every technique
+
+
+def test_the_threshold_is_printed_as_applied(mini_mapper):
+    result = mini_mapper.map("The attackers evaded the malware classifier model.")
+    assert result.threshold == mini_mapper.threshold == round(float(mini_mapper.ranker.threshold_), 4)
+    assert json.loads(result.to_json())["model"]["threshold"] == result.threshold

@@ -130,6 +130,7 @@ def test_killed_batch_resumes_without_duplicates_or_gaps(tmp_path, shared_cache)
     subprocess.run(CLI + ["map", "--text", "warm the cache", "--atlas", str(FIXTURE_ATLAS)], env=env, check=True,
                    capture_output=True)
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial.jsonl"  # a run's lines until it finishes and renames them to out
     n = 3000
     with open(source, "w", encoding="utf-8") as handle:
         for i in range(n):
@@ -137,15 +138,16 @@ def test_killed_batch_resumes_without_duplicates_or_gaps(tmp_path, shared_cache)
     args = ["batch", str(source), str(out), "--atlas", str(FIXTURE_ATLAS)]
     proc = subprocess.Popen(CLI + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 100):
+    while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < 100):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = out.read_bytes().count(b"\n")
+    done_before = partial.read_bytes().count(b"\n")
     assert 100 <= done_before < n, "the batch should have been killed part-way"
+    assert not out.exists()  # a killed run never leaves a half-written output
     subprocess.run(CLI + args + ["--resume"], env=env, check=True, capture_output=True)
     ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
-    assert ids == [f"r{i}" for i in range(n)]
+    assert ids == [f"r{i}" for i in range(n)] and not partial.exists()
 
 
 class _SlowEncoder:

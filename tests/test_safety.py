@@ -1,4 +1,5 @@
-"""Safety rules that hold for the whole code base: no unsafe loaders, pinned HTTPS downloads."""
+"""Safety rules that hold for the whole code base: no unsafe loaders, pinned HTTPS downloads, templates that
+never let text through unescaped, and web errors that never echo an exception's own words."""
 
 import re
 from pathlib import Path
@@ -39,3 +40,22 @@ def test_a_plain_http_url_is_refused(monkeypatch):
     monkeypatch.setattr(data, "release_for_tag", lambda tag: release)
     with pytest.raises(data.DownloadError, match="non-HTTPS"):
         data.fetch(release.tag)
+
+
+TEMPLATES = sorted(ROOT.joinpath("mapper", "serve", "templates").glob("*.html"))
+
+
+def test_templates_never_let_text_through_unescaped():
+    # write-up text reaches every page: Jinja's autoescape must stay on everywhere, with nothing marked safe
+    assert TEMPLATES
+    unescaped = r"\|\s*safe\b|autoescape\s+false|Markup\("
+    offenders = [p.name for p in TEMPLATES if re.search(unescaped, p.read_text(encoding="utf-8"))]
+    offenders += [str(p.relative_to(ROOT)) for p in ROOT.joinpath("mapper", "serve").glob("*.py")
+                  if re.search(r"\bMarkup\(|autoescape\s*=\s*False", p.read_text(encoding="utf-8"))]
+    assert not offenders, offenders
+
+
+def test_web_errors_never_show_an_exception_class_name():
+    # what a client is told is a sentence written for it; the exception itself goes to the server's log
+    app = ROOT.joinpath("mapper", "serve", "app.py").read_text(encoding="utf-8")
+    assert not re.search(r"type\(exc\)\.__name__|__class__\.__name__", app)

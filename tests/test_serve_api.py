@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import time
 
 import pytest
+import yaml
 
 pytest.importorskip("fastapi")
 
@@ -24,7 +26,9 @@ LOCAL = "http://127.0.0.1:8000"
 
 @pytest.fixture
 def bench(mini_mapper, tmp_path):
-    wb = Workbench(tmp_path / "db" / "workbench.sqlite3", mini_mapper, tmp_path / "models")
+    from fixture_parts import RECIPE
+
+    wb = Workbench(tmp_path / "db" / "workbench.sqlite3", mini_mapper, tmp_path / "models", recipe=RECIPE)
     yield wb
     wb.close()
 
@@ -48,16 +52,38 @@ def test_map_returns_the_cli_json_contract(client, mini_mapper):
     assert got == want
 
 
-@pytest.mark.parametrize("body, status, words", [
-    ({"text": 5}, 422, "text"),
-    ({"text": TEXT, "top_k": 0}, 422, "top_k"),
-    ({"text": TEXT, "threshold": 2}, 422, "threshold"),
-    ({}, 422, "text"),
+@pytest.mark.parametrize("body, message", [
+    ({"text": 5}, "text must be a string"),
+    ({"text": TEXT, "top_k": 0}, "top_k must be a whole number from 1 to 200"),
+    ({"text": TEXT, "top_k": "many"}, "top_k must be a whole number from 1 to 200"),
+    ({"text": TEXT, "threshold": 2}, "threshold must be a number from 0 to 1"),
+    ({}, 'the request needs a "text" field holding the write-up'),
+    ([TEXT], 'the body must be a JSON object: send {"text": ...}'),
 ])
-def test_bad_map_requests_get_a_json_error(client, body, status, words):
+def test_bad_map_requests_get_one_plain_sentence(client, body, message):
     response = client.post("/api/map", json=body)
-    assert response.status_code == status
-    assert words in response.json()["error"]
+    assert response.status_code == 422
+    assert response.json() == {"error": message}
+
+
+@pytest.mark.parametrize("path", ["/api/map", "/api/reports"])
+def test_a_body_that_is_not_json_gets_one_plain_sentence(client, path):
+    response = client.post(path, content=b"{bad json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json() == {"error": 'the body is not valid JSON: send {"text": ...}'}
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"title": "no text"}, 'the request needs a "text" field holding the write-up'),
+    ({"text": 5}, "text must be a string"),
+    ({"text": TEXT, "title": "x" * 1001}, "title must be a string of at most 1,000 characters"),
+    ([1], 'the body must be a JSON object: send {"text": ...}'),
+])
+def test_a_bad_report_body_gets_one_plain_sentence(client, bench, body, message):
+    response = client.post("/api/reports", json=body)
+    assert response.status_code == 422
+    assert response.json() == {"error": message}
+    assert bench.db.reports() == []
 
 
 def test_report_lifecycle_and_reviews(client, mini_kb):
@@ -83,7 +109,10 @@ def test_report_lifecycle_and_reviews(client, mini_kb):
 
 @pytest.mark.parametrize("review, status, words", [
     ({"technique": "AML.T9999", "decision": "accept"}, 400, "not a technique"),
-    ({"technique": "AML.T0000", "decision": "maybe"}, 422, "decision"),
+    ({"technique": "AML.T0000", "decision": "maybe"}, 422, 'decision must be one of "accept", "reject" or "add"'),
+    ({"decision": "add"}, 422, 'the request needs a "technique" field holding an ATLAS technique ID such as AML.T0051'),
+    ({"technique": "AML.T0000", "decision": "add", "evidence": [{"start": -1, "end": 3}]}, 422,
+     "evidence[0].start must be a whole number of at least 0"),
     ({"technique": "AML.T0000", "decision": "add", "evidence": [{"start": 5, "end": 99999}]}, 400, "not inside the text"),
     ({"technique": "AML.T0000", "decision": "add", "evidence": [{"start": 9, "end": 3}]}, 400, "start < end"),
 ])
@@ -128,12 +157,18 @@ def test_exports_keep_accepted_and_added_never_rejected(client, mini_kb):
     assert {t["id"]: t["decision"] for t in data["techniques"]} == {accepted: "accept", added: "add"}
     study = client.get(f"/api/reports/{rid}/export?format=case-study").text
     assert rejected not in study and added in study
+    assert "incident-date" not in yaml.safe_load(study)["study"]  # unknown: left for the analyst to give
+    dated = yaml.safe_load(client.get(f"/api/reports/{rid}/export?format=case-study&incident_date=2024-03").text)
+    assert dated["study"]["incident-date-granularity"] == "MONTH"
+    bad = client.get(f"/api/reports/{rid}/export?format=case-study&incident_date=last%20spring")
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["error"]
 
 
 def test_unknown_export_format_is_refused(client):
     rid = add_report(client)["id"]
     response = client.get(f"/api/reports/{rid}/export?format=pdf")
-    assert response.status_code == 422 and "format" in response.json()["error"]
+    assert response.status_code == 422
+    assert response.json() == {"error": 'format must be one of "navigator", "stix", "case-study", "csv" or "json"'}
 
 
 def test_upload_by_multipart(client):
@@ -308,11 +343,119 @@ def test_odd_requests_get_4xx_not_500(client):
     assert client.post("/api/models/retrain", json={}).status_code == 400  # nothing marked done yet
 
 
-def test_an_unexpected_error_is_json_500(bench, monkeypatch):
-    monkeypatch.setattr(bench, "search_techniques", lambda q, limit: 1 / 0)
+def _raises(exc):
+    def raiser(*args, **kwargs):
+        raise exc
+    return raiser
+
+
+def test_an_unexpected_error_is_json_500_without_its_own_words(bench, monkeypatch, caplog):
+    monkeypatch.setattr(bench, "search_techniques", _raises(RuntimeError("secret /srv/atlas/keys/server.pem")))
     client = TestClient(create_app(bench), base_url=LOCAL, raise_server_exceptions=False)
     response = client.get("/api/techniques", params={"q": "x"})
-    assert response.status_code == 500 and "ZeroDivisionError" in response.json()["error"]
+    assert response.status_code == 500
+    message = response.json()["error"]
+    assert "RuntimeError" not in message and "/srv" not in message and "secret" not in message
+    assert message == "the server could not finish this request because of an internal error; see the server's log"
+    assert "/srv/atlas/keys/server.pem" in caplog.text  # the detail is in the log, for whoever runs the server
+    monkeypatch.setattr(bench, "page", _raises(RuntimeError("secret /srv/atlas/keys/server.pem")))
+    page = client.get("/reports/x", headers={"accept": "text/html"})  # a person gets the same sentence on a page
+    assert page.status_code == 500 and "text/html" in page.headers["content-type"]
+    assert message in page.text.replace("&#39;", "'") and "RuntimeError" not in page.text and "/srv" not in page.text
+
+
+def test_a_locked_database_is_503_with_retry_after_and_no_sql(bench, monkeypatch):
+    locked = sqlite3.OperationalError("database is locked (UPDATE reports SET status = ? WHERE id = ?)")
+    monkeypatch.setattr(bench, "search_techniques", _raises(locked))
+    client = TestClient(create_app(bench), base_url=LOCAL, raise_server_exceptions=False)
+    response = client.get("/api/techniques", params={"q": "x"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "2"
+    message = response.json()["error"]
+    assert message == "the workbench database is busy with other changes; try again in a few seconds"
+
+
+def test_another_database_error_is_500_and_names_no_sql(bench, monkeypatch):
+    monkeypatch.setattr(bench, "search_techniques", _raises(sqlite3.OperationalError("no such column: reports.secret")))
+    client = TestClient(create_app(bench), base_url=LOCAL, raise_server_exceptions=False)
+    response = client.get("/api/techniques", params={"q": "x"})
+    assert response.status_code == 500 and "retry-after" not in response.headers
+    assert "reports.secret" not in response.json()["error"] and "column" not in response.json()["error"]
+
+
+def test_busy_is_503_with_its_retry_after(client, bench, monkeypatch):
+    from mapper.errors import Busy
+
+    monkeypatch.setattr(bench, "activate", _raises(Busy("model version 2 is still loading; try again in a minute",
+                                                        retry_after=60)))
+    response = client.post("/api/models/2/activate", json={})
+    assert response.status_code == 503 and response.headers["retry-after"] == "60"
+    assert response.json() == {"error": "model version 2 is still loading; try again in a minute"}
+
+
+def test_a_failed_retrains_own_error_is_not_shown(client, bench):
+    failed = bench.db.add_model("training", None, [], [], {})
+    bench.db.update_model(failed, status="failed", error="RuntimeError: cannot write /home/ana/.cache/model.npz")
+    stopped = bench.db.add_model("training", None, [], [], {})
+    bench.db.update_model(stopped, status="failed", error="interrupted: the server stopped")
+    errors = {v["version"]: v["error"] for v in client.get("/api/models").json()["versions"]}
+    assert errors[failed] == "training failed; see the server's log"
+    assert errors[stopped] == "interrupted: the server stopped"  # the workbench's own plain words stay
+    page = client.get("/").text
+    assert "RuntimeError" not in page and "/home/ana" not in page and "training failed; see the server" in page
+    assert bench.db.model(failed)["error"].startswith("RuntimeError")  # the database keeps the detail
+
+
+def test_a_later_threads_database_failure_names_no_path(bench, monkeypatch):
+    import threading
+
+    from mapper.serve import db as db_module
+
+    def broken(*args, **kwargs):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(db_module.sqlite3, "connect", broken)
+    raised = []
+    thread = threading.Thread(target=lambda: raised.append(_catch(bench.db.connect)))
+    thread.start()
+    thread.join()
+    assert isinstance(raised[0], sqlite3.DatabaseError)  # the app answers it plainly; no InputError naming the file
+
+
+def _catch(fn):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 (the test looks at what was raised)
+        return exc
+    return None
+
+
+def test_queue_page_shows_a_versions_figures_as_text(client, bench):
+    scored = {"reviews": 14, "with_techniques": 12, "without": 2, "AP@10": 0.7084, "R@10": 0.85, "Success@1": 0.6,
+              "nothing_listed_when_nothing_kept": 0.5}
+    figures = {"earlier_models_on_new_reviews": scored,
+               "trained_on": {"case_studies": 57, "reviewed_writeups": 3, "threshold": 0.0912}}
+    bench.db.add_model("ready", "k", [], [], figures)
+    page = client.get("/").text
+    assert ("AP@10 0.71 · R@10 0.85 · Success@1 0.60 on 12 new reviews; listed nothing for 50% of 2 new reviews "
+            "that kept nothing; trained on 57 case studies and 3 reviewed write-ups, threshold 0.091") in page
+    assert "the shipped model" in page
+    assert "{&#34;" not in page and '{"' not in page and "earlier_models_on_new_reviews" not in page
+
+
+def test_docs_show_backticks_as_code(client):
+    docs = client.get("/docs").text
+    assert "<code>atlas-mapper map --format json</code>" in docs and "<code>file</code>" in docs
+    assert "`" not in docs
+
+
+def test_favicon(bench):
+    token = "s3cret-token-for-tests"
+    client = TestClient(create_app(bench, token=token, hosts=None), base_url="http://workbench.example")
+    icon = client.get("/favicon.ico")  # browsers ask before anyone logs in: open, like /healthz
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.content.startswith(b"<svg")
+    page = client.get("/", headers={"Authorization": f"Bearer {token}"}).text
+    assert '<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,%3Csvg' in page
 
 
 def test_openapi_declares_the_bearer_scheme_and_needs_the_token(bench):

@@ -10,22 +10,23 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mapper.cli import choices
+from mapper.cli import EXTRAS, choices, live_progress
 
 EvalFormat = choices("EvalFormat", ("table", "json", "markdown"))
 # What only the harness needs: the [eval] extra, never a dependency of the mapper itself.
-EVAL_MODULES = ("ir_measures", "matplotlib")
+EVAL_MODULES = EXTRAS["eval"][1]
 
 
 def require_eval_extra() -> None:
+    """Before any work: a module of the [eval] extra that is missing is raised as such, and the command line's
+    one place for it (mapper.cli.main) names the extra to install."""
     from importlib.util import find_spec
 
-    from mapper.errors import UsageError
+    for name in EVAL_MODULES:
+        if find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
-    missing = [name for name in EVAL_MODULES if find_spec(name) is None]
-    if missing:
-        raise UsageError(f"atlas-mapper eval needs the [eval] extra ({', '.join(missing)} missing): "
-                         "pip install 'atlas-mapper[eval]'")
+
 Subset = choices("Subset", ("dev", "test"))
 
 
@@ -55,7 +56,7 @@ def register(app) -> None:
         from atlas_eval.harness import parse_doc_fields, run_eval
 
         reports = run_eval(task, protocol, train_release, methods, max_folds, atlas, release, model,
-                           progress=sys.stderr.isatty(), doc_fields=parse_doc_fields(doc_fields),
+                           progress=live_progress(), doc_fields=parse_doc_fields(doc_fields),
                            subset=subset.value if subset else None, corpus=train_corpus)
         command = "atlas-mapper eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         from atlas_eval.report import render_markdown, render_table, write_outputs

@@ -36,11 +36,39 @@ def _best(rows, j, col):
     return min(values) if col in LOWER_IS_BETTER else max(values)
 
 
+CASE_STUDY_TASKS = ("steps", "summary", "narrative")  # atlas_eval.datasets.TASKS: every other task is a labelled file
+
+
+def count(n: int, noun: str) -> str:
+    """'1 fold', '5 folds'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def is_labelled_file(report: dict) -> bool:
+    return report["dataset"]["name"] not in CASE_STUDY_TASKS
+
+
+def protocol_text(report: dict) -> str:
+    """How the dataset was scored: the protocol and its folds, in words that are true for a labelled file too.
+    A labelled file is not split by case study or by time: its items are scored by methods trained on every case
+    study (none under zero-shot); only the items that are also training write-ups are cross-validated."""
+    protocol, folds = report["protocol"], report["folds"]
+    if not is_labelled_file(report):
+        return f"protocol {protocol} ({count(folds, 'fold')})"
+    if protocol == "zero-shot":
+        return "protocol zero-shot (nothing learned from case studies or write-ups)"
+    if folds == 1:
+        return (f"protocol {protocol} (1 fold: a labelled file is not split by case study, so every item was scored "
+                "by methods trained on all case studies)")
+    return (f"protocol {protocol} ({count(folds, 'fold')} in the run: a labelled file is scored by methods trained on "
+            "all case studies, its items that are also training write-ups in cross-validation folds without them)")
+
+
 def _title(report: dict) -> str:
     d = report["dataset"]
     evaluated = max((m["queries"] for m in report["methods"].values()), default=0)
-    return (f"task {d['name']} ({evaluated} of {d['queries']} queries), protocol {report['protocol']} ({report['folds']} folds), "
-            f"ATLAS {report['atlas']['release']}, encoder {report['encoder']}")
+    return (f"task {d['name']} ({evaluated} of {d['queries']} {'query' if d['queries'] == 1 else 'queries'}), "
+            f"{protocol_text(report)}, ATLAS {report['atlas']['release']}, encoder {report['encoder']}")
 
 
 def render_table(report: dict) -> str:
@@ -145,11 +173,15 @@ def render_markdown(report: dict, command: str | None = None) -> str:
         lines += [""] + notes
     if report.get("skipped"):
         lines += [""] + [f"- not run: {k} ({v})" for k, v in report["skipped"].items()]
-    last = list(report["methods"])[-1] if report["methods"] else None
-    if last:
-        lines += ["", f"## Per tactic ({last})", "", "| tactic | gold | R@10 | P | R | F1 |", "|---|---|---|---|---|---|"]
-        for ta, s in report["methods"][last]["per_tactic"].items():
-            lines.append(f"| {s['name']} | {s['gold']} | {s['R@10']:.3f} | {s['P']:.3f} | {s['R']:.3f} | {s['F1']:.3f} |")
+    if report["methods"]:
+        lines += ["", "## Per tactic", "",
+                  "For each method: gold, the gold labels whose technique belongs to the tactic; R@10, the share of "
+                  "them in the method's ten best; P, R, F1, the method's predictions at its threshold, counted for "
+                  "the tactic's techniques."]
+        for name, m in report["methods"].items():
+            lines += ["", f"### {name}", "", "| tactic | gold | R@10 | P | R | F1 |", "|---|---|---|---|---|---|"]
+            for s in m["per_tactic"].values():
+                lines.append(f"| {s['name']} | {s['gold']} | {s['R@10']:.3f} | {s['P']:.3f} | {s['R']:.3f} | {s['F1']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,9 @@ Protocols:
   the evaluated release's knowledge base (documents, labels, index): it isolates
   the effect of the newer studies from that of the newer technique catalogue.
 - ``zero-shot``: nothing is learned from case studies.
-External labelled files are scored with methods trained on all case studies.
+External labelled files are not split by case study or by time, whatever the protocol: their items are scored
+with methods trained on all case studies (nothing under zero-shot), in one fold named ``external``, or in the
+write-up folds below where some of them are training write-ups.
 
 Training write-ups (default: those the shipped model learns from, :func:`mapper.model.writeups.bundled_writeups`)
 go to the methods that learn from them (``learns_writeups``: the default pipeline) in every fold but
@@ -167,7 +169,8 @@ def evaluate(ctx: Context, datasets: list[Dataset], protocol: str, method_specs:
                 per_query = getattr(method, "query_thresholds", None)
                 bucket.thresholds.update(per_query(result) if per_query else {q: method.threshold_ for q in ids})
         if progress:
-            print(f"\rfold {n}/{len(folds)} ({fold.name})", end="", file=sys.stderr, flush=True)
+            what = "labelled files, trained on all case studies" if fold.name == "external" else fold.name
+            print(f"\rfold {n} of {len(folds)} ({what})", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
     # a time split's runs and labels are in the training release's IDs: its tactics place them

@@ -7,10 +7,17 @@ import os
 import sys
 from pathlib import Path
 
-from mapper.errors import InputError, OutputError
-from mapper.io.inputs import iter_records
+from mapper.errors import InputError
+from mapper.io.inputs import check_source, iter_records
 from mapper.pipeline import MIN_SUGGESTIONS, Mapper
 from mapper.text import MAX_TEXT_CHARS
+
+
+def unfinished_path(out: Path) -> Path:
+    """Where a batch writing ``out`` keeps its lines until it has finished: beside ``out`` (so the final rename is
+    atomic, and ``out`` never exists half-written), under a fixed name (so --resume finds it after a crash)."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial.jsonl")
 
 
 def _done_lines(out: Path) -> int:
@@ -76,6 +83,7 @@ def run_batch(mapper: Mapper, source: Path, out: Path, top_k: int = 10, threshol
               platform: str | None = None, min_suggestions: int = MIN_SUGGESTIONS) -> dict:
     if platform:
         mapper.kb.platform_name(platform)  # a bad platform fails here, before the output is touched
+    check_source(Path(source))  # so does an input that is missing or not one at all
     skip = _done_lines(out) if resume else 0
     stats = {"written": 0, "errors": 0, "skipped": skip}
     mode = "ab" if resume else "wb"
@@ -110,12 +118,12 @@ def _row(mapper: Mapper, record, top_k: int, threshold: float | None, max_chars:
 
 def jsonl_to_parquet(jsonl: Path, parquet: Path) -> None:
     """A batch's JSONL output as Parquet: one row per line, with ``line``, ``id``, ``error`` and ``result``
-    (the whole JSON line, so nothing is lost in translation). Written to a temporary file, then renamed."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise OutputError(f"{parquet}: Parquet output needs pyarrow: pip install 'atlas-mapper[dask]'") from None
+    (the whole JSON line, so nothing is lost in translation). Written atomically (a temporary file, then renamed)."""
+    import pyarrow as pa  # the [dask] extra: the command line names it when pyarrow is missing
+    import pyarrow.parquet as pq
+
+    from mapper.files import atomic_write_bytes
+
     columns: dict[str, list] = {"line": [], "id": [], "error": [], "result": []}
     with open(jsonl, "rb") as handle:
         for raw in handle:
@@ -124,6 +132,6 @@ def jsonl_to_parquet(jsonl: Path, parquet: Path) -> None:
             columns["id"].append(row.get("id"))
             columns["error"].append(row.get("error"))
             columns["result"].append(raw.decode("utf-8").rstrip("\n"))
-    tmp = parquet.with_name(f".{parquet.name}.tmp")
-    pq.write_table(pa.table(columns), tmp)
-    os.replace(tmp, parquet)
+    sink = pa.BufferOutputStream()  # the columns are in memory already; the file is about their size
+    pq.write_table(pa.table(columns), sink)
+    atomic_write_bytes(parquet, sink.getvalue().to_pybytes())

@@ -1,7 +1,8 @@
 """Exports of a reviewed mapping: what an analyst kept, as files other tools read.
 
 Each exporter takes the report (``id``, ``title``, ``text``, ``created`` ISO 8601, optional
-``reviewer``), the kept techniques (:func:`mapper.model.reviews.reviewed_techniques`, rejected ones are
+``reviewer``; optional ``incident_date``, when the incident happened: "2024", "2024-03" or "2024-03-15"), the kept
+techniques (:func:`mapper.model.reviews.reviewed_techniques`, rejected ones are
 never in it) and the knowledge base they were reviewed against, and returns the file's text:
 
 - ``navigator``: an ATLAS Navigator layer (:func:`mapper.io.outputs.navigator_layer`);
@@ -11,7 +12,8 @@ never in it) and the knowledge base they were reviewed against, and returns the 
 - ``json``: the reviewed result with the release it names techniques in.
 
 Every export is a function of its inputs only (no clock, no random ids), so exporting a
-review again gives the same bytes.
+review again gives the same bytes. A technique is named as an analyst reads it, "Parent: Sub" for a
+sub-technique (:meth:`KnowledgeBase.full_name`), and its evidence is listed in the order of the text.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import yaml
 
@@ -29,7 +32,7 @@ from mapper.errors import InputError, UsageError
 from mapper.io.outputs import navigator_layer
 from mapper.kb import KnowledgeBase, tactic_shortname
 from mapper.model.reviews import ReviewedTechnique
-from mapper.result import MappingResult, TacticRef, TechniqueHit
+from mapper.result import Evidence, MappingResult, TacticRef, TechniqueHit
 
 EXPORT_FORMATS = ("navigator", "stix", "case-study", "csv", "json")
 MEDIA_TYPES = {
@@ -85,8 +88,19 @@ def _tactics(item: ReviewedTechnique, kb: KnowledgeBase) -> list[TacticRef]:
     return [TacticRef(t, kb.tactic_by_id[t].name) for t in kb.techniques[item.parent].tactics if t in kb.tactic_by_id]
 
 
+def _name(item: ReviewedTechnique, kb: KnowledgeBase) -> str:
+    """"Parent: Sub" for a sub-technique of this release, whatever name the item was built with; a technique of
+    another release keeps the name its stored result gave it."""
+    return kb.full_name(item.id) if item.id in kb.techniques else item.name
+
+
+def _in_text_order(evidence: list[Evidence]) -> list[Evidence]:
+    """Evidence as the write-up tells it (by offset), not strongest first: it reads as the text does."""
+    return sorted(evidence, key=lambda e: (e.start, e.end))
+
+
 def _evidence_lines(item: ReviewedTechnique) -> list[str]:
-    return [_flat(e.text) for e in item.evidence if e.text.strip()]
+    return [_flat(e.text) for e in _in_text_order(item.evidence) if e.text.strip()]
 
 
 def _decision(item: ReviewedTechnique) -> str:
@@ -99,16 +113,17 @@ def _decision(item: ReviewedTechnique) -> str:
 
 # -- navigator -----------------------------------------------------------------
 
-def _hit(item: ReviewedTechnique) -> TechniqueHit:
+def _hit(item: ReviewedTechnique, kb: KnowledgeBase) -> TechniqueHit:
     # an added technique has no model score; it is shown at full strength, as certain as the analyst
     score = item.score if item.score is not None else 1.0
-    return TechniqueHit(item.id, item.name, item.tactics, score, item.evidence, item.parent, item.band)
+    return TechniqueHit(item.id, _name(item, kb), item.tactics, score, _in_text_order(item.evidence), item.parent,
+                        item.band)
 
 
 def export_navigator(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) -> str:
     # the Navigator cannot place a technique its release lacks (kept from a result of another release)
     placeable = [item for item in kept if item.id in kb.techniques]
-    result = MappingResult(kb.atlas_info(), {}, [_hit(item) for item in placeable], 0.0, len(placeable))
+    result = MappingResult(kb.atlas_info(), {}, [_hit(item, kb) for item in placeable], 0.0, len(placeable))
     layer = navigator_layer(result, kb, name=report["title"])
     comments = {item.id: " | ".join([_decision(item), *(f"note: {_flat(n)}" for n in item.notes),
                                      *_evidence_lines(item)]) for item in placeable}
@@ -162,17 +177,18 @@ def _attack_pattern(item: ReviewedTechnique, kb: KnowledgeBase, when: datetime):
     created = _atlas_date(tech.created if tech else None) or when
     modified = max(_atlas_date(tech.modified if tech else None) or created, created)
     return AttackPattern(
-        id=attack_pattern_id(item.id, kb), created=created, modified=modified, name=item.name,
+        id=attack_pattern_id(item.id, kb), created=created, modified=modified, name=_name(item, kb),
         description=tech.description if tech and tech.description else None,
         external_references=[{"source_name": KILL_CHAIN, "external_id": item.id, "url": ATLAS_URL + item.id}],
         kill_chain_phases=phases,  # stix2 leaves out an empty list, which STIX forbids
     )
 
 
-def _note_content(item: ReviewedTechnique) -> str:
-    lines = [f"{item.id} {item.name}: {_decision(item)}."]
+def _note_content(item: ReviewedTechnique, kb: KnowledgeBase) -> str:
+    lines = [f"{item.id} {_name(item, kb)}: {_decision(item)}."]
     if item.evidence:
-        lines += ["", "Evidence:"] + [f'- "{_flat(e.text)}" (characters {e.start}-{e.end})' for e in item.evidence]
+        lines += ["", "Evidence:"] + [f'- "{_flat(e.text)}" (characters {e.start}-{e.end})'
+                                      for e in _in_text_order(item.evidence)]
     if item.notes:
         lines += ["", "Analyst notes:"] + [f"- {note.strip()}" for note in item.notes]
     return "\n".join(lines)
@@ -197,7 +213,7 @@ def export_stix(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) 
     )
     notes = [
         Note(id=_stix_id("note", rid, item.id), created=when, modified=when, created_by_ref=identity.id,
-             abstract=f"{item.id} {item.name}: {item.decision}", content=_note_content(item),
+             abstract=f"{item.id} {_name(item, kb)}: {item.decision}", content=_note_content(item, kb),
              authors=[str(report["reviewer"])] if report.get("reviewer") else None,
              object_refs=[stix_report.id, pattern.id])
         for item, pattern in zip(kept, patterns)
@@ -222,10 +238,43 @@ def _placed(kept: list[ReviewedTechnique], kb: KnowledgeBase) -> list[tuple[str,
     return [(tactic, item) for _, _, tactic, item in sorted(placed, key=lambda p: p[:2])]
 
 
+def _in_story_order(placed: list[tuple[str, ReviewedTechnique]],
+                    kb: KnowledgeBase) -> list[tuple[str, ReviewedTechnique]]:
+    """Procedure steps in the order the write-up tells them: by where each technique's first evidence starts
+    (ties in matrix order). A step without evidence has no place in the text; it goes before the first step
+    whose tactic comes later in the matrix (so reconnaissance opens the procedure), or at the end."""
+    column = {t.id: n for n, t in enumerate(kb.tactics)}
+    col = lambda step: column.get(step[0], len(column))  # noqa: E731
+    # ``placed`` is in matrix order, and sorting is stable: steps starting at the same character keep it
+    ordered = sorted((step for step in placed if step[1].evidence),
+                     key=lambda step: min((e.start, e.end) for e in step[1].evidence))
+    for step in (step for step in placed if not step[1].evidence):
+        ordered.insert(next((i for i, other in enumerate(ordered) if col(other) > col(step)), len(ordered)), step)
+    return ordered
+
+
+def _incident_date(report: dict) -> tuple[str, str] | None:
+    """(incident-date, incident-date-granularity) from the report's ``incident_date``, None when it has none.
+    "2024" and "2024-03" are written as their first day with granularity YEAR or MONTH, as ATLAS's own case
+    studies are; a date-time counts by its date as written (not shifted to UTC)."""
+    value = str(report.get("incident_date") or "").strip()
+    if not value:
+        return None
+    partial = re.fullmatch(r"(\d{4})(?:-(0[1-9]|1[0-2]))?", value)
+    if partial:
+        year, month = partial.groups()
+        return f"{year}-{month or '01'}-01", "MONTH" if month else "YEAR"
+    try:
+        day = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value).date()
+    except ValueError:
+        raise InputError(f"report incident_date {value!r} is not a date; give YYYY, YYYY-MM or YYYY-MM-DD") from None
+    return day.isoformat(), "DATE"
+
+
 def export_case_study(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) -> str:
-    placed = _placed(kept, kb)
     procedure = [{"tactic": tactic, "technique": item.id,
-                  "description": " ".join(_evidence_lines(item)) or item.name} for tactic, item in placed]
+                  "description": " ".join(_evidence_lines(item)) or _name(item, kb)}
+                 for tactic, item in _in_story_order(_placed(kept, kb), kb)]
     meta = {
         "generated-by": f"atlas-mapper {__version__}",
         "draft": True,
@@ -237,14 +286,18 @@ def export_case_study(report: dict, kept: list[ReviewedTechnique], kb: Knowledge
     unplaced = [item.id for item in kept if not _tactics(item, kb)]
     if unplaced:  # the schema needs a tactic per step: say which techniques had none
         meta["not-placed"] = unplaced
-    study = {
-        "name": report["title"],
-        "summary": _shorten(report["text"], MAX_SUMMARY_CHARS),
-        # the write-up's date as given: the analyst corrects it to the incident's
-        "incident-date": _created(report).date().isoformat(),
-        "incident-date-granularity": "DATE",
-        "procedure": procedure,
-    }
+    study = {"name": report["title"], "summary": _shorten(report["text"], MAX_SUMMARY_CHARS)}
+    # ATLAS's case-study schema requires incident-date (a date or date-time) with its granularity (YEAR, MONTH or
+    # DATE) and has no way to say "unknown". The day a write-up was added to the workbench is not the day of the
+    # incident, so unless the report gives its incident_date both fields are left out and meta says the date is
+    # unknown: the draft then fails the schema on exactly those two required fields until the analyst fills them
+    # in, rather than passing with a wrong date nobody noticed.
+    when = _incident_date(report)
+    if when:
+        study["incident-date"], study["incident-date-granularity"] = when
+    else:
+        meta["incident-date"] = "unknown: add study.incident-date and study.incident-date-granularity"
+    study["procedure"] = procedure
     if report.get("reviewer"):
         study["reporter"] = str(report["reviewer"])
     # a draft has no id: ATLAS assigns AML.CSxxxx when it publishes a case study
@@ -263,7 +316,7 @@ def export_csv(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) -
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
     for item in kept:
-        row = (item.id, item.name, "; ".join(t.name for t in _tactics(item, kb)), item.decision,
+        row = (item.id, _name(item, kb), "; ".join(t.name for t in _tactics(item, kb)), item.decision,
                f"{item.score:.4f}" if item.score is not None else None, item.band,
                " | ".join(_evidence_lines(item)), " | ".join(_flat(n) for n in item.notes))
         writer.writerow([_cell(v) for v in row])
@@ -277,7 +330,8 @@ def export_json(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) 
         "report": {key: report.get(key) for key in ("id", "title", "created", "reviewer")},
         "atlas": kb.atlas_info(),
         "techniques": [
-            {"id": item.id, "name": item.name, "tactics": [{"id": t.id, "name": t.name} for t in _tactics(item, kb)],
+            {"id": item.id, "name": _name(item, kb),
+             "tactics": [{"id": t.id, "name": t.name} for t in _tactics(item, kb)],
              "decision": item.decision, "score": item.score, "band": item.band,
              "evidence": [{"text": e.text, "start": e.start, "end": e.end} for e in item.evidence],
              "notes": list(item.notes)}

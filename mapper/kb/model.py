@@ -102,6 +102,12 @@ class KnowledgeBase:
     def tactic_by_id(self) -> dict[str, Tactic]:
         return {t.id: t for t in self.tactics}
 
+    def full_name(self, technique_id: str) -> str:
+        """How an analyst reads a technique: "LLM Prompt Injection: Direct" for a sub-technique, as ATLAS's site names it."""
+        tech = self.techniques[technique_id]
+        parent = self.techniques.get(tech.parent) if tech.parent else None
+        return f"{parent.name}: {tech.name}" if parent else tech.name
+
     def children(self, technique_id: str) -> list[Technique]:
         return [t for t in self.techniques.values() if t.parent == technique_id]
 

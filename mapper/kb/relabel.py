@@ -45,4 +45,4 @@ def in_release(result: MappingResult, walk: Crosswalk) -> MappingResult:
 
 def _moved(hit: TechniqueHit, tid: str, target) -> TechniqueHit:
     """``hit`` under ``tid`` of the target release: its name, tactics and parent."""
-    return technique_hit(target.techniques[tid], target.tactic_by_id, hit.score, list(hit.evidence), hit.band)
+    return technique_hit(target, tid, hit.score, list(hit.evidence), hit.band)

@@ -223,11 +223,14 @@ class TechniqueRanker:
             arrays.update({f"attack_text_{k}": v for k, v in text_arrays.items()})
         return meta, arrays
 
+    @staticmethod
+    def params_from_json(params: dict) -> dict:
+        """Parameters as :meth:`params` gave them, back from JSON (which turned their tuples into lists)."""
+        return {k: tuple(v) if k in ("C_grid", "training_kinds", "drop_features") else v for k, v in params.items()}
+
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], index: TechniqueIndex) -> "TechniqueRanker":
-        params = dict(meta["params"])
-        for name in ("C_grid", "training_kinds", "drop_features"):
-            params[name] = tuple(params[name])
+        params = cls.params_from_json(meta["params"])
         obj = cls(**params)
         if list(meta["feature_names"]) != list(FEATURE_NAMES):
             raise ValueError("model was trained with different features; retrain it")

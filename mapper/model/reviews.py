@@ -107,7 +107,7 @@ def reviewed_techniques(result: dict, reviews: list[Review], kb: KnowledgeBase, 
             name, parent = hit["name"], hit.get("parent")
         else:
             tactics = [TacticRef(t, kb.tactic_by_id[t].name) for t in tech.tactics if t in kb.tactic_by_id]
-            name, parent = tech.name, tech.parent
+            name, parent = kb.full_name(tid), tech.parent
         hit = suggested.get(tid)
         evidence = _span_evidence(text, spans.get(tid, []))
         if not evidence and hit:

@@ -2,8 +2,11 @@
 
 Pages are server-rendered (Jinja2, autoescaped: write-up text is always text) with one small
 script and one stylesheet served from here, so the app works offline. The REST API speaks JSON
-and answers errors as ``{"error": message}``; :func:`_status` is the one place that turns the
-project's exceptions into HTTP statuses.
+and answers errors as ``{"error": message}``, the message one plain sentence for the person asking:
+a bad request names the field and what it takes (:func:`invalid_message`), and a failure on the
+server's side says so without its own words (class names, paths, SQL), which go to the server's log.
+:func:`_status` is the one place that turns exceptions into HTTP statuses; a passing condition
+(:class:`Busy`, a locked database) is 503 with a Retry-After header.
 """
 
 from __future__ import annotations
@@ -11,20 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Optional
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Security, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from pydantic.fields import FieldInfo
 from starlette.exceptions import HTTPException
 
 from mapper import __version__
-from mapper.errors import AtlasDataError, InputError, MapperError, ModelError, NotFoundError, UsageError
+from mapper.errors import AtlasDataError, Busy, InputError, MapperError, ModelError, NotFoundError, UsageError
 from mapper.model.reviews import Review
+from mapper.serve.messages import figures_text, invalid_message, is_model, shown_models
 from mapper.serve.security import (
     CSRF_COOKIE,
     LOOPBACK_NAMES,
@@ -42,17 +49,23 @@ HERE = Path(__file__).resolve().parent
 logger = logging.getLogger("atlas-mapper.serve")
 MAX_UPLOAD_MB = 20
 MAX_FILES = 20
+# the pages' icon: inline in every page (a data link, which the content security policy allows for images) and
+# at /favicon.ico for browsers that ask for that file anyway
+FAVICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
+               'fill="#1f3a5f"/><path d="M4 12.5 8 3.5l4 9M5.6 9h4.8" fill="none" stroke="#fff" stroke-width="1.8" '
+               'stroke-linecap="round" stroke-linejoin="round"/></svg>')
 
 
 # -- the API's shapes -----------------------------------------------------------------
+# A required field's description is a noun phrase: "the request needs a "text" field holding <description>".
 class MapRequest(BaseModel):
-    text: str = Field(description="The write-up.")
+    text: str = Field(description="the write-up")
     top_k: int = Field(10, ge=1, le=200, description="Report at most this many techniques.")
     threshold: Optional[float] = Field(None, ge=0.0, le=1.0, description="Minimum probability (default: the model's).")
 
 
 class ReportRequest(BaseModel):
-    text: str
+    text: str = Field(description="the write-up")
     title: Optional[str] = Field(None, max_length=1000)
 
 
@@ -62,7 +75,7 @@ class Span(BaseModel):
 
 
 class ReviewRequest(BaseModel):
-    technique: str = Field(max_length=40, examples=["AML.T0051"])
+    technique: str = Field(max_length=40, examples=["AML.T0051"], description="an ATLAS technique ID such as AML.T0051")
     decision: Literal["accept", "reject", "add"]
     evidence: list[Span] = Field(default_factory=list, description="Character spans of the report's text.")
     note: str = ""
@@ -74,15 +87,73 @@ class StatusRequest(BaseModel):
     reviewer: Optional[str] = Field(None, max_length=200)
 
 
-def _status(exc: MapperError) -> int:
-    """The HTTP status of each of the project's exceptions."""
+# -- errors as people read them ---------------------------------------------------------
+class InvalidRequest(InputError):
+    """A request whose body or parameters do not have the shape asked for (422, like FastAPI's own check)."""
+
+
+DB_RETRY_AFTER = 2  # seconds: SQLite already waited its busy timeout before it said "locked"
+
+
+def _db_busy(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another writer (it says "database is locked" or "... busy")."""
+    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy"))
+
+
+def _status(exc: BaseException) -> int:
+    """The HTTP status of every exception the app answers: the one place they are mapped."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, BodyTooLarge):
+        return 413
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, (InvalidRequest, RequestValidationError)):
+        return 422
     if isinstance(exc, (InputError, UsageError)):
         return 400
-    if isinstance(exc, (ModelError, AtlasDataError)):
+    if isinstance(exc, (Busy, ModelError, AtlasDataError)) or _db_busy(exc):
         return 503
     return 500
+
+
+def _retry_after(exc: BaseException) -> int | None:
+    """Seconds after which asking again should work (the Retry-After header), for a passing condition."""
+    if isinstance(exc, Busy):
+        return max(1, int(exc.retry_after))
+    return DB_RETRY_AFTER if _db_busy(exc) else None
+
+
+def _public_message(exc: BaseException) -> str:
+    """What the client is told. The project's 4xx messages and Busy are written for the person asking; a
+    server-side failure's own text (class names, paths, SQL) stays in the server's log."""
+    if isinstance(exc, HTTPException):
+        return str(exc.detail)
+    if isinstance(exc, BodyTooLarge):
+        return too_large_message(exc.limit)
+    if isinstance(exc, Busy) or (isinstance(exc, MapperError) and _status(exc) < 500):
+        return str(exc)
+    if _db_busy(exc):
+        return "the workbench database is busy with other changes; try again in a few seconds"
+    if isinstance(exc, sqlite3.Error):
+        return "the workbench database could not complete this request; see the server's log"
+    if isinstance(exc, ModelError):
+        return "the model cannot be used right now; see the server's log"
+    if isinstance(exc, AtlasDataError):
+        return "the ATLAS data cannot be read right now; see the server's log"
+    return "the server could not finish this request because of an internal error; see the server's log"
+
+
+def _route_fields(request: Request) -> tuple[dict[str, FieldInfo], dict[str, FieldInfo]]:
+    """(body fields, query and path parameters) of the route a request was sent to."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return {}, {}
+    params = {p.alias: p.field_info for p in (*dependant.path_params, *dependant.query_params)}
+    bodies = dependant.body_params
+    if len(bodies) == 1 and is_model(bodies[0].field_info.annotation):
+        return dict(bodies[0].field_info.annotation.model_fields), params
+    return {p.alias: p.field_info for p in bodies}, params
 
 
 def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...] | None = LOOPBACK_NAMES,
@@ -107,54 +178,77 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
     pages = APIRouter(dependencies=guarded, include_in_schema=False)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
+    templates.env.filters["figures_text"] = figures_text
+    templates.env.globals["favicon"] = "data:image/svg+xml," + quote(FAVICON_SVG)
+
     # -- errors: one place ----------------------------------------------------------
-    def error(request: Request, message: str, status: int):
-        """JSON for the API and scripts; a page for a person whose browser followed a link or sent a form."""
+    def error(request: Request, message: str, status: int, headers: Mapping[str, str] | None = None):
+        """JSON for the API and scripts; a page for a person whose browser followed a link or sent a form.
+        ``message`` is one plain sentence (whitespace and line breaks collapse)."""
+        message = " ".join(message.split())
         if not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", ""):
-            return templates.TemplateResponse(request, "error.html", {"message": message, "status": status, "csrf": "",
-                                                                      "version": __version__,
-                                                                      "model_version": bench.version},
-                                              status_code=status)
-        return JSONResponse({"error": message}, status_code=status)
+            response = templates.TemplateResponse(request, "error.html",
+                                                  {"message": message, "status": status, "csrf": "",
+                                                   "version": __version__, "model_version": bench.version},
+                                                  status_code=status)
+        else:
+            response = JSONResponse({"error": message}, status_code=status)
+        response.headers.update(headers or {})
+        return response
+
+    def answer(request: Request, exc: BaseException, message: str | None = None):
+        """The error response to ``exc``: status and Retry-After from :func:`_status` and :func:`_retry_after`,
+        the text from :func:`_public_message`; a server-side failure's own text goes to the log only."""
+        status, wait = _status(exc), _retry_after(exc)
+        if status >= 500 and wait is None:
+            logger.error("%s %s failed: %s", request.method, request.url.path, exc,
+                         exc_info=(type(exc), exc, exc.__traceback__))
+        elif wait is not None:
+            logger.warning("%s %s: busy (%s); asked to retry in %s s", request.method, request.url.path, exc, wait)
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        if wait is not None:
+            headers["retry-after"] = str(wait)
+        return error(request, message or _public_message(exc), status, headers)
 
     @app.exception_handler(MapperError)
     async def _mapper_error(request: Request, exc: MapperError):
-        return error(request, str(exc), _status(exc))
+        return answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"error": f"{where or 'request'}: {first.get('msg', 'invalid request')}"}, status_code=422)
+        return answer(request, exc, invalid_message(exc.errors(), *_route_fields(request)))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
-        response = error(request, str(exc.detail), exc.status_code)
-        response.headers.update(exc.headers or {})
-        return response
+        return answer(request, exc)
 
     @app.exception_handler(LoginRedirect)
     async def _login(request: Request, exc: LoginRedirect):
         return login_response(exc)
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def _busy(request: Request, exc: sqlite3.OperationalError):
-        return error(request, f"the workbench database is busy or unavailable ({exc}); try again", 503)
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception):
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error(request, f"internal error: {type(exc).__name__}: {exc} (see the server's log and report it)", 500)
+    @app.exception_handler(sqlite3.Error)
+    async def _database(request: Request, exc: sqlite3.Error):
+        return answer(request, exc)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge):
-        return JSONResponse({"error": too_large_message(exc.limit)}, status_code=413)
+        return answer(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        return answer(request, exc)
 
     async def run(fn, *args, **kwargs):
         """Model and database work off the event loop, so one slow mapping never stalls the others."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # -- API ------------------------------------------------------------------------------
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        """The pages name their icon inline (base.html); this answers browsers that ask for the file anyway.
+        Open like /healthz: it is the same few bytes for everyone."""
+        return Response(FAVICON_SVG, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
+
     @app.get("/healthz", tags=["api"])
     async def healthz():
         return {"status": "ok", "version": __version__, "model_version": bench.version}
@@ -181,8 +275,8 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
         else:
             try:
                 body = ReportRequest.model_validate_json(await request.body())
-            except ValueError as exc:
-                raise InputError(f"send JSON {{\"text\": ..., \"title\"?: ...}} or a multipart 'file' ({str(exc).splitlines()[0]})") from None
+            except ValidationError as exc:
+                raise InvalidRequest(invalid_message(exc.errors(), ReportRequest.model_fields)) from None
             report = await run(bench.create_report, body.text, body.title, "api")
         return await run(bench.api_report, report["id"], False)
 
@@ -216,8 +310,11 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
     @api.get("/reports/{report_id}/export",
              summary="Export the reviewed result: accepted and added techniques, never rejected ones")
     async def api_export(report_id: str,
-                         format: Literal["navigator", "stix", "case-study", "csv", "json"] = Query("json")):
-        content, media, filename = await run(bench.export, report_id, format)
+                         format: Literal["navigator", "stix", "case-study", "csv", "json"] = Query("json"),
+                         incident_date: Optional[str] = Query(None, max_length=40, description=(
+                             "When the incident happened (YYYY, YYYY-MM or YYYY-MM-DD), for the case study's "
+                             "incident-date; without it the draft says the date is unknown."))):
+        content, media, filename = await run(bench.export, report_id, format, incident_date)
         return Response(content, media_type=media, headers={"content-disposition": f'attachment; filename="{filename}"'})
 
     @api.get("/techniques", summary="Find techniques by ID or words")
@@ -226,7 +323,7 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
 
     @api.get("/models", summary="Model versions: which is active, what each learned from, figures")
     async def api_models():
-        return await run(bench.models)
+        return shown_models(await run(bench.models))
 
     @api.post("/models/retrain", status_code=202,
               summary="Retrain in the background with every report marked done")
@@ -236,7 +333,7 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
     @api.post("/models/{version}/activate", summary="Go back (or forward) to a trained version")
     async def api_activate(version: int = PathParam(ge=1, le=2**62)):
         await run(bench.activate, version)
-        return await run(bench.models)
+        return shown_models(await run(bench.models))
 
     # -- pages -----------------------------------------------------------------------------
     def page(request: Request, name: str, **context) -> HTMLResponse:
@@ -252,7 +349,8 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
     async def queue_page(request: Request, q: str = "", technique: str = "", tactic: str = "", status: str = ""):
         rows = await run(bench.queue, q, technique, tactic, status)
         return page(request, "queue.html", rows=rows, q=q, technique=technique, tactic=tactic, status=status,
-                    tactics=bench.base.kb.tactics, models=await run(bench.models), max_upload_mb=max_upload_mb)
+                    tactics=bench.base.kb.tactics, models=shown_models(await run(bench.models)),
+                    max_upload_mb=max_upload_mb)
 
     @pages.post("/reports")
     async def add_reports(request: Request):
@@ -269,8 +367,8 @@ def create_app(bench: Workbench, token: str | None = None, hosts: tuple[str, ...
         return RedirectResponse(target, status_code=303)
 
     @pages.get("/reports/{report_id}", response_class=HTMLResponse)
-    async def report_page(request: Request, report_id: str):
-        report, view = await run(bench.page, report_id)
+    async def report_page(request: Request, report_id: str, by: str = Query("score", max_length=20)):
+        report, view = await run(bench.page, report_id, by)
         return page(request, "report.html", report=report, view=view)
 
     @pages.post("/reports/{report_id}/status")

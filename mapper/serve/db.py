@@ -68,16 +68,21 @@ class Database:
         except OSError as exc:
             raise OutputError(f"cannot create {self.path.parent}: {exc.strerror}; choose another --db") from None
         self._local = threading.local()
-        with self.connect() as con:
+        with self.connect(opening=True) as con:
             con.executescript(SCHEMA)
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, opening: bool = False) -> sqlite3.Connection:
+        """This thread's connection. ``opening``: the first one, whose failure names the file for whoever chose
+        it (``--db``); a later thread's failure is SQLite's own error, which the web app answers without the
+        path or SQLite's words (they go to the server's log)."""
         con = getattr(self._local, "con", None)
         if con is None:
             try:
                 con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
                 mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             except sqlite3.DatabaseError as exc:
+                if not opening:
+                    raise
                 raise InputError(f"{self.path} is not a workbench database ({exc}); choose another --db") from None
             if mode != "wal":  # some network file systems cannot share memory between processes
                 raise OutputError(f"{self.path} cannot use SQLite's WAL mode (it stays in {mode!r} mode); put --db on a "

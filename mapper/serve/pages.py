@@ -1,5 +1,6 @@
 """What the report page shows, as plain data for its template: the text cut into sentences that
-know which techniques cite them, and the techniques grouped by tactic in ATLAS matrix order.
+know which techniques cite them, and the techniques as cards, strongest first (or grouped by tactic in ATLAS
+matrix order, on request).
 
 Nothing here builds HTML: the template renders every piece of write-up text autoescaped.
 """
@@ -32,14 +33,19 @@ def segments(text: str, cited: dict[str, list[tuple[int, int]]]) -> list[dict]:
     return out
 
 
-def report_view(report: dict, kept, decisions: dict, kb: KnowledgeBase) -> dict:
-    """Cards for every suggested or added technique, grouped by their first tactic in matrix order."""
+GROUPINGS = ("score", "tactic")
+
+
+def report_view(report: dict, kept, decisions: dict, kb: KnowledgeBase, group_by: str = "score") -> dict:
+    """Cards for every suggested or added technique: one list ordered by score, the model's suggestions first
+    and reviewers' additions after them (``group_by="score"``), or grouped by first tactic in matrix order."""
     order = {t.id: i for i, t in enumerate(kb.tactics)}
+    name = lambda tid, stored: kb.full_name(tid) if tid in kb.techniques else stored  # noqa: E731 (older results)
     cards = {}
     for hit in report["result"].get("techniques", []):
-        cards[hit["id"]] = {"id": hit["id"], "name": hit["name"], "tactics": hit.get("tactics", []), "score": hit["score"],
-                            "band": hit.get("band"), "evidence": [(e["start"], e["end"]) for e in hit.get("evidence", [])],
-                            "suggested": True}
+        cards[hit["id"]] = {"id": hit["id"], "name": name(hit["id"], hit["name"]), "tactics": hit.get("tactics", []),
+                            "score": hit["score"], "band": hit.get("band"),
+                            "evidence": [(e["start"], e["end"]) for e in hit.get("evidence", [])], "suggested": True}
     for item in kept:
         card = cards.setdefault(item.id, {"id": item.id, "name": item.name, "score": None, "band": None,
                                           "tactics": [{"id": t.id, "name": t.name} for t in item.tactics],
@@ -49,15 +55,23 @@ def report_view(report: dict, kept, decisions: dict, kb: KnowledgeBase) -> dict:
         if tid in cards:
             cards[tid]["decision"] = review.decision
     explain = report.get("explain", {})
-    groups: dict[tuple[str, str], list[dict]] = {}
     for card in cards.values():
         card.setdefault("decision", None)
         card["notes"] = [r.note for r in report["reviews"] if r.technique == card["id"] and r.note]
         card["why"] = explain.get(card["id"], {})
-        tactics = sorted(card["tactics"], key=lambda t: order.get(t["id"], len(order)))
-        key = (tactics[0]["id"], tactics[0]["name"]) if tactics else OTHER
-        groups.setdefault(key, []).append(card)
-    ranked = sorted(groups.items(), key=lambda kv: order.get(kv[0][0], len(order)))
+        card["tactics"] = sorted(card["tactics"], key=lambda t: order.get(t["id"], len(order)))
+    ranked = sorted(cards.values(), key=lambda c: (c["score"] is None, -(c["score"] or 0.0), c["id"]))
+    if group_by == "tactic":
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for card in ranked:
+            key = (card["tactics"][0]["id"], card["tactics"][0]["name"]) if card["tactics"] else OTHER
+            groups.setdefault(key, []).append(card)
+        listed = [{"id": k[0], "name": k[1], "cards": v}
+                  for k, v in sorted(groups.items(), key=lambda kv: order.get(kv[0][0], len(order)))]
+    else:
+        listed = [{"id": "", "name": "", "cards": ranked}] if ranked else []
+    near = [{**m, "name": name(m["id"], m["name"])} for m in report["result"].get("near_misses", [])
+            if m["id"] not in cards]
     cited = {c["id"]: c["evidence"] for c in cards.values() if c["decision"] != "reject"}
-    return {"groups": [{"id": k[0], "name": k[1], "cards": v} for k, v in ranked],
+    return {"groups": listed, "group_by": group_by, "near_misses": near,
             "segments": segments(report["text"], cited), "n_cards": len(cards)}

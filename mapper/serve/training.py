@@ -62,34 +62,45 @@ def prequential_figures(reports: list[dict], kb) -> dict:
     return figures
 
 
-def train_from_reviews(db: Database, mapper, root, on_recorded=None):
-    """Train a model on the case studies, the bundled write-ups and every finished review, and record it
-    as a new version (``on_recorded(version)`` is called as soon as it is recorded, before training).
-    Returns (version, the new Mapper); making it the active version is the caller's choice."""
-    from mapper.pipeline import Mapper
-
-    finished = finished_reviews(db, mapper.kb)
+def record_training(db: Database, kb) -> tuple[int, list[WriteUp]]:
+    """Record a new version, "training", that learns from every finished review; returns it and those reviews.
+    Its figures are the earlier versions' results on the reviews it is the first to learn from."""
+    finished = finished_reviews(db, kb)
     ids, reviewed = [r["id"] for r, _ in finished], [w for _, w in finished]
     seen = {rid for model in db.models() for rid in model["reviews"]}
     new = [report for report, _ in finished if report["id"] not in seen]
-    figures = {"earlier_models_on_new_reviews": prequential_figures(new, mapper.kb)}
-    version = db.add_model("training", None, ids, [writeup_to_dict(w) for w in reviewed], figures)
-    if on_recorded:
-        on_recorded(version)
+    figures = {"earlier_models_on_new_reviews": prequential_figures(new, kb)}
+    return db.add_model("training", None, ids, [writeup_to_dict(w) for w in reviewed], figures), reviewed
+
+
+def mark_ready(db: Database, version: int, trained, n_studies: int) -> None:
+    """Record a trained version as ready, with what it learned from."""
+    model = db.model(version)
+    figures = {**model["figures"], "trained_on": {"case_studies": n_studies, "reviewed_writeups": len(model["training"]),
+                                                  "threshold": round(float(trained.ranker.threshold_), 4)}}
+    db.update_model(version, status="ready", key=trained.key, figures=figures)
+
+
+def train_from_reviews(db: Database, mapper, root):
+    """Train a new version here, in this process (the command line's ``train --reviews``; the workbench trains
+    in a worker process instead) and record it; making it active is the caller's choice. Returns (version, the
+    new Mapper)."""
+    from mapper.pipeline import Mapper
+
+    version, reviewed = record_training(db, mapper.kb)
     try:
         trained = Mapper.from_parts(mapper.kb, mapper.encoder, mapper.index, root, mapper.ranker.params(),
                                     writeups=bundled_writeups() + reviewed)
-    except Exception as exc:
-        db.update_model(version, status="failed", error=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        db.update_model(version, status="failed", error="training failed; see the command's error message")
         raise
-    figures["trained_on"] = {"case_studies": len(mapper.kb.case_studies), "reviewed_writeups": len(reviewed),
-                             "threshold": trained.ranker.threshold_}
-    db.update_model(version, status="ready", key=trained.key, figures=figures)
+    mark_ready(db, version, trained, len(mapper.kb.case_studies))
     return version, trained
 
 
 def load_version(db: Database, version: int, base, root):
-    """The Mapper of a recorded version, from the cache (or retrained from the recorded write-ups)."""
+    """The Mapper of a recorded version, from the cache; a :class:`ModelError` when it is not there (it is
+    rebuilt by :mod:`mapper.serve.worker`, never while a request waits)."""
     from mapper.pipeline import Mapper
 
     model = db.model(version)
@@ -97,4 +108,4 @@ def load_version(db: Database, version: int, base, root):
         return base
     reviewed = [writeup_from_dict(d) for d in model["training"]]
     return Mapper.from_parts(base.kb, base.encoder, base.index, root, base.ranker.params(),
-                             writeups=bundled_writeups() + reviewed)
+                             writeups=bundled_writeups() + reviewed, train=False)

@@ -1,8 +1,10 @@
 """The triage workbench as a library: what the web app and the API call, free of HTTP.
 
 It holds the database and the active model version, maps and stores reports, records review
-decisions, renders exports, and retrains in the background without blocking mapping (the new
-version replaces the old one only once it is trained).
+decisions, renders exports, and retrains in a separate process (:mod:`mapper.serve.worker`) so that
+mapping never waits on it: the new version replaces the old one only once it is trained and saved. A
+version whose saved model is missing is rebuilt the same way, while the model already loaded keeps
+answering (each result names the version that made it).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
-from mapper.errors import InputError, UsageError
+from mapper.errors import Busy, InputError, ModelError, UsageError
 from mapper.model.reviews import Review, check_review, latest_decisions, reviewed_techniques
+from mapper.serve import worker
 from mapper.serve.db import Database
-from mapper.serve.training import load_version, train_from_reviews
+from mapper.serve.training import load_version, mark_ready, record_training
 
+logger = logging.getLogger("atlas-mapper.serve")
 TITLE_CHARS = 200
 TOP_IN_QUEUE = 3
 
@@ -28,21 +32,26 @@ def default_title(text: str) -> str:
 
 
 class Workbench:
-    def __init__(self, db_path: Path, mapper, cache_root: Path):
+    """``recipe``: how a worker process rebuilds ``mapper`` (:func:`mapper.serve.worker.base_mapper`); without
+    one, the workbench maps and reviews but cannot train."""
+
+    def __init__(self, db_path: Path, mapper, cache_root: Path, recipe: dict | None = None):
         self.db = Database(db_path)
         self.root = Path(cache_root)
         self.base = mapper
+        self.recipe = recipe
         self._swap = threading.Lock()
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
-        self.training: Future | None = None
+        self._builds: dict[int, Future] = {}  # version -> its training or rebuild, one at a time
         models = self.db.models()
         if not models:  # version 1: the model the package ships
             self.db.set_active(self.db.add_model("ready", mapper.key, [], [], {"note": "the shipped model"}))
         for model in models:
             if model["status"] == "training":  # the server stopped while it trained
                 self.db.update_model(model["version"], status="failed", error="interrupted: the server stopped")
-        active = self.db.active_version()
-        self._active = (active, load_version(self.db, active, mapper, self.root))  # one attribute: read as a pair
+        shipped = next((m["version"] for m in self.db.models() if not m["training"]), 1)
+        self._active = (shipped, mapper)  # one attribute: read as a pair (version, Mapper)
+        self._active = self._current()
 
     @property
     def version(self) -> int:
@@ -53,8 +62,11 @@ class Workbench:
         from mapper.files import cache_dir
         from mapper.pipeline import Mapper
 
-        return cls(db_path, Mapper.load(atlas=atlas, model=model, release=release, cache=cache),
-                   Path(cache) if cache else cache_dir())
+        mapper = Mapper.load(atlas=atlas, model=model, release=release, cache=cache)
+        root = Path(cache) if cache else cache_dir()
+        # the worker loads the very file this process loaded, whichever way it was found
+        where = {"atlas": str(mapper.kb.source.path)} if mapper.kb.source else {"atlas": atlas, "release": release}
+        return cls(db_path, mapper, root, recipe={"load": {**where, "model": model, "cache": str(root)}})
 
     # -- mapping and reports ---------------------------------------------------------
     def _current(self):
@@ -64,9 +76,14 @@ class Workbench:
         active one, so a request that raced an activation never undoes it."""
         current = self._active
         active = self.db.active_version()
-        if active == current[0]:
+        if active == current[0] or self._building(active):
             return current
-        mapper = load_version(self.db, active, self.base, self.root)
+        try:
+            mapper = load_version(self.db, active, self.base, self.root)
+        except ModelError:  # its saved model is gone: rebuild it aside, keep answering with the one loaded
+            logger.warning("model version %s is not in the cache %s; rebuilding it", active, self.root)
+            self._build(active)
+            return current
         with self._swap:
             if self.db.active_version() == active:
                 self._active = (active, mapper)
@@ -116,25 +133,32 @@ class Workbench:
     def kept(self, report: dict):
         return reviewed_techniques(report["result"], report["reviews"], self.base.kb, report["text"])
 
-    def page(self, report_id: str) -> tuple[dict, dict]:
-        """A report and what its page shows; techniques added by reviewers get their "why" here."""
+    def page(self, report_id: str, group_by: str = "score") -> tuple[dict, dict]:
+        """A report and what its page shows; techniques added by reviewers get their "why" here.
+        ``group_by``: "score" (one list, strongest first) or "tactic"."""
         from mapper.serve.explain import explain
-        from mapper.serve.pages import report_view
+        from mapper.serve.pages import GROUPINGS, report_view
 
+        if group_by not in GROUPINGS:
+            raise UsageError(f"cannot order the page by {group_by!r}; choose one of: {', '.join(GROUPINGS)}")
         report = self.report(report_id)
         kept = self.kept(report)
         for item in kept:
             if item.id not in report["explain"]:
                 report["explain"][item.id] = explain(self.base.kb, self.base.encoder, item.id, [e.text for e in item.evidence])
-        return report, report_view(report, kept, latest_decisions(report["reviews"]), self.base.kb)
+        return report, report_view(report, kept, latest_decisions(report["reviews"]), self.base.kb, group_by)
 
-    def export(self, report_id: str, fmt: str) -> tuple[str, str, str]:
-        """(content, media type, file name) of a reviewed report: accepted and added techniques only."""
+    def export(self, report_id: str, fmt: str, incident_date: str | None = None) -> tuple[str, str, str]:
+        """(content, media type, file name) of a reviewed report: accepted and added techniques only.
+        ``incident_date``: when the incident happened (YYYY, YYYY-MM or YYYY-MM-DD), which the case study needs
+        and only the analyst knows."""
         from mapper.io.exports import MEDIA_TYPES, export
 
         if fmt not in MEDIA_TYPES:
             raise UsageError(f"unknown export format {fmt!r}; choose one of: {', '.join(MEDIA_TYPES)}")
         report = self.report(report_id)
+        if incident_date and incident_date.strip():
+            report["incident_date"] = incident_date.strip()
         media, extension = MEDIA_TYPES[fmt]
         return export(fmt, report, self.kept(report), self.base.kb), media, f"{report_id}-{fmt}.{extension}"
 
@@ -180,37 +204,49 @@ class Workbench:
         return out
 
     # -- model versions --------------------------------------------------------------
+    def _building(self, version: int) -> bool:
+        future = self._builds.get(version)
+        return future is not None and not future.done()
+
     def retrain(self) -> int:
-        """Start retraining in the background; returns the version being trained, recorded at once."""
+        """Record a new version that learns from every finished review and train it in a worker process;
+        returns the version at once. It becomes the active one when trained, unless another was chosen meanwhile."""
+        if self.recipe is None:
+            raise UsageError("this workbench was started without a way to rebuild its model, so it cannot retrain; "
+                             "start it with 'atlas-mapper serve'")
         if not any(r["status"] == "done" for r in self.db.reports()):
             raise UsageError("no report is marked done yet; finish a review (Mark done) before retraining")
-        recorded: dict[str, int] = {}
-        started = threading.Event()
         with self._swap:
-            if self.training is not None and not self.training.done():
-                raise UsageError("a retraining is already running; wait for it to finish")
-            self.training = self._trainer.submit(self._retrain, recorded, started)
-            self.training.add_done_callback(_log_failure)
-        started.wait(timeout=120)
-        if "version" not in recorded:  # it failed before recording a version: say why
-            self.training.result(timeout=0)
-            raise UsageError("retraining did not start; see the server's log")
-        return recorded["version"]
+            if any(not f.done() for f in self._builds.values()):
+                raise UsageError("a model is already being trained; wait for it to finish (see Models)")
+            version, _ = record_training(self.db, self.base.kb)
+            self._build(version, new=True)
+        return version
 
-    def _retrain(self, recorded: dict, started: threading.Event) -> int:
-        before = self.db.active_version()
+    def _build(self, version: int, new: bool = False) -> None:
+        """Train ``version`` (``new``) or rebuild its missing saved model, in a worker process."""
+        if self.recipe is None or self._building(version):
+            return
+        self._builds[version] = future = self._trainer.submit(self._train_aside, version, new, self.db.active_version())
+        future.add_done_callback(_log_failure)
 
-        def on_recorded(version: int) -> None:
-            recorded["version"] = version
-            started.set()
-
-        try:
-            version, trained = train_from_reviews(self.db, self.base, self.root, on_recorded=on_recorded)
-        finally:
-            started.set()
+    def _train_aside(self, version: int, new: bool, active_before: int) -> int:
+        model = self.db.model(version)
+        job = worker.write_job(self.root / "jobs" / f"version-{version}.json", self.recipe, self.root,
+                               self.base.ranker.params(), model["training"])
+        code = worker.start(job).wait()
+        job.unlink(missing_ok=True)
+        if code != 0:
+            if new:
+                self.db.update_model(version, status="failed", error="training failed; see the server's log")
+            raise RuntimeError(f"the training worker for model version {version} exited with code {code}")
+        trained = load_version(self.db, version, self.base, self.root)
+        if new:
+            mark_ready(self.db, version, trained, len(self.base.kb.case_studies))
         with self._swap:
-            if self.db.active_version() == before:  # nobody chose another version meanwhile
+            if new and self.db.active_version() == active_before:  # nobody chose another version meanwhile
                 self.db.set_active(version)
+            if self.db.active_version() == version:
                 self._active = (version, trained)
         return version
 
@@ -218,13 +254,18 @@ class Workbench:
         model = self.db.model(version)
         if model["status"] != "ready":
             raise UsageError(f"model version {version} is {model['status']}; only a ready version can be activated")
-        mapper = load_version(self.db, version, self.base, self.root)
+        try:
+            mapper = load_version(self.db, version, self.base, self.root)
+        except ModelError:
+            self._build(version)
+            raise Busy(f"model version {version} is being rebuilt (its saved model is missing); "
+                       "activate it again in a few minutes", retry_after=60) from None
         with self._swap:
             self.db.set_active(version)
             self._active = (version, mapper)
 
     def models(self) -> dict:
-        return {"active": self.version, "training": self.training is not None and not self.training.done(),
+        return {"active": self.version, "training": any(not f.done() for f in self._builds.values()),
                 "versions": [{k: v for k, v in m.items() if k != "training"} for m in self.db.models()]}
 
     def close(self) -> None:
@@ -233,4 +274,4 @@ class Workbench:
 
 def _log_failure(future: Future) -> None:
     if not future.cancelled() and future.exception() is not None:
-        logging.getLogger("atlas-mapper.serve").error("retraining failed", exc_info=future.exception())
+        logger.error("training a model version failed", exc_info=future.exception())

@@ -134,6 +134,7 @@ function setupReport(root) {
       }
     }, 150);
   });
+  root.querySelectorAll("#near-misses .pick").forEach((b) => b.addEventListener("click", () => addTechnique(b.dataset.technique)));
   search.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") { ev.preventDefault(); const first = results.querySelector("button"); if (first) first.click(); }
     if (ev.key === "Escape") search.blur();
