@@ -170,37 +170,14 @@ def batch_command(
     model: ModelOpt = None,
 ):
     """Map many write-ups; each output line holds a result or that record's error."""
-    import os
-    import shutil
+    from mapper.io.batch import batch_output
 
-    from mapper.io.batch import jsonl_to_parquet, run_batch, unfinished_path
-    from mapper.io.inputs import check_source
-
-    parquet = out.suffix.lower() == ".parquet"
-    # The lines go to a file beside the output and become the output only when the run has finished (a rename, or
-    # the conversion to Parquet), so a run that fails never leaves a half-written output; after a crash,
-    # --resume continues them.
-    work = unfinished_path(out)
-    if out.is_dir():
-        raise OutputError(f"{out} is a folder; give the path of the output file")
-    if out.exists() and not force and not (resume and not parquet):
-        raise OutputError(f"{out} exists; pass --force to start over" + ("" if parquet else " or --resume to continue it"))
-    if work.exists() and not resume and not force:
-        raise OutputError(f"{work} holds the lines of an unfinished run; pass --resume to continue it or --force "
-                          "to start over")
-    if resume and parquet and not work.exists():
-        raise OutputError(f"nothing to resume: {work} (the unfinished run's lines) does not exist; run without --resume")
-    check_source(source)  # a missing or unreadable input fails before anything is created
-    if parquet:
-        import pyarrow.parquet  # noqa: F401  (the [dask] extra: missing, it is named now, not after the run)
-    if cluster:
-        import distributed  # noqa: F401  (the [dask] extra)
     options = {"top_k": top_k, "threshold": threshold, "max_chars": max_chars, "platform": platform,
                "min_suggestions": min_suggestions}
-    if resume and not parquet and not work.exists() and out.exists():
-        shutil.copyfile(out, work)  # a finished output (or one an older version tore) is continued in a copy
-    try:
+    with batch_output(source, out, resume, force) as work:  # the output appears only once the run has finished
         if cluster:
+            import distributed  # noqa: F401  (the [dask] extra: named now if missing, before the model loads)
+
             from mapper.io.cluster import connect
 
             client, local = connect(cluster)  # an unreachable scheduler fails before the model loads
@@ -210,31 +187,11 @@ def batch_command(
             finally:
                 _close(client, local)
         else:
-            mapper = _mapper(atlas, release, model)
-            stats = run_batch(mapper, source, work, resume=resume, progress=live_progress(), **options)
-    except BaseException:
-        _left_unfinished(work)
-        raise
-    if parquet:
-        jsonl_to_parquet(work, out)
-        work.unlink()
-    else:
-        os.replace(work, out)
+            from mapper.io.batch import run_batch
+
+            stats = run_batch(_mapper(atlas, release, model), source, work, resume=resume, progress=live_progress(),
+                              **options)
     typer.echo(f"{stats['written']} written ({stats['errors']} errors, {stats['skipped']} already done) -> {out}", err=True)
-
-
-def _left_unfinished(work: Path) -> None:
-    """After a failed run: drop an unfinished file with no complete line; keep one with lines, and say so."""
-    try:
-        with open(work, "rb") as handle:
-            lines = handle.read().count(b"\n")
-    except OSError:
-        return
-    if not lines:
-        work.unlink(missing_ok=True)
-        return
-    print(f"atlas-mapper: the {lines} lines written so far are kept in {work}; rerun with --resume to finish "
-          "the run, or --force to start over", file=sys.stderr)
 
 
 def _cluster_batch(client, local: bool, mapper, model, source: Path, out: Path, resume: bool, partition_size: int,

@@ -84,7 +84,7 @@ def markdown(report: dict) -> str:
     lines = ["# Mapping while the workbench retrains", "",
              f"Machine: {m.get('cpu')}, {m.get('cores')} cores; {report['date']}. Command: `{report['command']}`.", "",
              "One client maps novel 40-80-word write-ups one after another (0.2 s apart): first with nothing else "
-             "running, then while a new model version trains in its worker process (one BLAS thread, lower CPU "
+             "running, then while a new model version trains in its worker process (one BLAS thread, idle CPU "
              "priority). Target: p95 while retraining at most 2x the idle p95.", "",
              "| configuration | BLAS | idle p50 | idle p95 | retraining p50 | retraining p95 | p95 ratio | requests during "
              "retraining | retraining took | errors |", "|---|---|---|---|---|---|---|---|---|---|"]

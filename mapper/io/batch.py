@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
-from mapper.errors import InputError
+from mapper.errors import InputError, OutputError
 from mapper.io.inputs import check_source, iter_records
 from mapper.pipeline import MIN_SUGGESTIONS, Mapper
 from mapper.text import MAX_TEXT_CHARS
@@ -18,6 +20,54 @@ def unfinished_path(out: Path) -> Path:
     atomic, and ``out`` never exists half-written), under a fixed name (so --resume finds it after a crash)."""
     out = Path(out)
     return out.with_name(out.name + ".partial.jsonl")
+
+
+@contextmanager
+def batch_output(source: Path, out: Path, resume: bool = False, force: bool = False):
+    """The file a batch writing ``out`` writes its lines to (:func:`unfinished_path`), checked and prepared before
+    anything is created; on success it becomes ``out`` (a rename, or the conversion to Parquet), on failure it is
+    dropped if it holds no complete line and kept for ``--resume`` (and named on stderr) if it does."""
+    out, source = Path(out), Path(source)
+    parquet = out.suffix.lower() == ".parquet"
+    work = unfinished_path(out)
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder; give the path of the output file")
+    if out.exists() and not force and not (resume and not parquet):
+        raise OutputError(f"{out} exists; pass --force to start over" + ("" if parquet else " or --resume to continue it"))
+    if work.exists() and not resume and not force:
+        raise OutputError(f"{work} holds the lines of an unfinished run; pass --resume to continue it or --force "
+                          "to start over")
+    if resume and parquet and not work.exists():
+        raise OutputError(f"nothing to resume: {work} (the unfinished run's lines) does not exist; run without --resume")
+    check_source(source)  # a missing or unreadable input fails before anything is created
+    if parquet:
+        import pyarrow.parquet  # noqa: F401  (the [dask] extra: missing, it is named now, not after the run)
+    if resume and not parquet and not work.exists() and out.exists():
+        shutil.copyfile(out, work)  # a finished output (or one an older version tore) is continued in a copy
+    try:
+        yield work
+    except BaseException:
+        _left_unfinished(work)
+        raise
+    if parquet:
+        jsonl_to_parquet(work, out)
+        work.unlink()
+    else:
+        os.replace(work, out)
+
+
+def _left_unfinished(work: Path) -> None:
+    """After a failed run: drop an unfinished file with no complete line; keep one with lines, and say so."""
+    try:
+        with open(work, "rb") as handle:
+            lines = handle.read().count(b"\n")
+    except OSError:
+        return
+    if not lines:
+        work.unlink(missing_ok=True)
+        return
+    print(f"atlas-mapper: the {lines} lines written so far are kept in {work}; rerun with --resume to finish "
+          "the run, or --force to start over", file=sys.stderr)
 
 
 def _done_lines(out: Path) -> int:

@@ -60,6 +60,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# A writer waits this long for another before SQLite says "locked", which the web app answers 503 + Retry-After:
+# a request never hangs on the database for longer (writes here take milliseconds).
+LOCK_WAIT_S = 5
+
+
 class Database:
     def __init__(self, path: Path):
         self.path = Path(path).expanduser().resolve()
@@ -78,7 +83,7 @@ class Database:
         con = getattr(self._local, "con", None)
         if con is None:
             try:
-                con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                con = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False)
                 mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             except sqlite3.DatabaseError as exc:
                 if not opening:

@@ -1,8 +1,9 @@
 """Training a model version in its own process, so that mapping never waits on it.
 
 The workbench writes a job (JSON: how to rebuild the base model, what to learn from, where the cache is) and
-starts ``python -m mapper.serve.worker JOB``. The worker runs at a lower CPU priority on one BLAS thread, so the
-server keeps a core and its requests keep their speed; it trains, saves the model into the shared cache (atomic
+starts ``python -m mapper.serve.worker JOB``. The worker runs on one BLAS thread at the idle CPU priority (Linux's
+SCHED_IDLE: it gets a core only when the server leaves one unused; elsewhere the lowest nice level), so the
+server's requests keep their speed; it trains, saves the model into the shared cache (atomic
 writes, the manifest last) and exits. The server then loads the saved model without training anything.
 
 How the base model is rebuilt is a *recipe*: ``{"load": {...}}`` holds :meth:`Mapper.load`'s arguments (the
@@ -24,7 +25,6 @@ from mapper.files import atomic_write_text
 
 # One thread for every numerical library the worker may load: the server's requests get the other cores.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-NICENESS = 10
 
 
 def write_job(path: Path, recipe: dict, root: Path, params: dict, writeups: list[dict]) -> Path:
@@ -41,7 +41,11 @@ def start(job: Path) -> subprocess.Popen:
 
 
 def _lower_priority() -> None:
-    os.nice(NICENESS)
+    """Runs in the child before it starts: idle priority where the system has it, else nice 19."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
 
 
 def base_mapper(recipe: dict, root: Path):
