@@ -74,6 +74,8 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_techniques_show_and_search(capsys):
     code, out, _ = run(capsys, "techniques", "show", "AML.T0051", "--atlas", str(FIXTURE_ATLAS))
     assert code == 0 and "LLM Prompt Injection" in out and "AML.T0051.000 Direct" in out
+    code, out, _ = run(capsys, "techniques", "show", "AML.T0051.000", "--atlas", str(FIXTURE_ATLAS))
+    assert code == 0 and out.startswith("AML.T0051.000  LLM Prompt Injection: Direct")
     code, _, err = run(capsys, "techniques", "show", "AML.T9999", "--atlas", str(FIXTURE_ATLAS))
     assert code == 2 and "not a technique" in err
     code, out, _ = run(capsys, "techniques", "search", "poison training", "--atlas", str(FIXTURE_ATLAS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 import time
 
@@ -253,6 +254,8 @@ def test_techniques_search(client, mini_kb):
     name_word = mini_kb.techniques[tid].name.split()[0]
     assert tid in [t["id"] for t in client.get("/api/techniques", params={"q": name_word}).json()]
     assert client.get("/api/techniques", params={"q": ""}).json() == []
+    found = client.get("/api/techniques", params={"q": "AML.T0051.000"}).json()
+    assert found[0]["name"] == "LLM Prompt Injection: Direct"  # a sub-technique is named with its parent
 
 
 def test_openapi_page_and_health(client):
@@ -485,3 +488,17 @@ def test_every_state_changing_route_refuses_a_cross_site_request(client):
     for method, path in targets:
         response = client.request(method, path, json={}, headers={"Origin": "http://attacker.example"})
         assert response.status_code == 403 and "cross-site" in response.json()["error"], (method, path)
+
+
+def test_the_report_page_opens_on_the_strongest_card_and_shows_near_misses(client):
+    rid = add_report(client)["id"]
+    page = client.get(f"/reports/{rid}").text
+    scores = [float(s) for s in re.findall(r'<div class="score">score ([0-9.]+)', page)]
+    assert len(scores) >= 2 and scores == sorted(scores, reverse=True)
+    assert 'id="by-tactic"' in page and 'class="card-tactics"' in page
+    assert client.get(f"/reports/{rid}?by=tactic").status_code == 200
+    assert client.get(f"/reports/{rid}?by=colour").status_code == 400
+    quiet = add_report(client, text="The quarterly sales meeting was moved to Thursday.", title="not AI")
+    assert quiet["result"]["techniques"] == []
+    page = client.get(f"/reports/{quiet['id']}").text
+    assert 'id="near-misses"' in page and page.count('class="pick"') == len(quiet["result"]["near_misses"]) > 0

@@ -183,7 +183,7 @@ def technique_text(kb: KnowledgeBase, technique_id: str, width: int = 100) -> st
     """A technique, readable in a terminal, for `techniques show`."""
     tech = kb.techniques[technique_id]
     tactics = ", ".join(f"{kb.tactic_by_id[t].name} ({t})" for t in tech.tactics if t in kb.tactic_by_id)
-    lines = [f"{tech.id}  {tech.name}", f"Tactics: {tactics or '-'}"]
+    lines = [f"{tech.id}  {kb.full_name(tech.id)}", f"Tactics: {tactics or '-'}"]
     if tech.parent:
         lines.append(f"Sub-technique of {tech.parent} {kb.techniques[tech.parent].name}")
     children = kb.children(tech.id)

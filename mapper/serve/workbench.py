@@ -199,7 +199,7 @@ class Workbench:
         out = []
         for tid in found[:limit]:
             tech = kb.techniques[tid]
-            out.append({"id": tid, "name": tech.name, "parent": tech.parent,
+            out.append({"id": tid, "name": kb.full_name(tid), "parent": tech.parent,
                         "tactics": [{"id": t, "name": kb.tactic_by_id[t].name} for t in tech.tactics if t in kb.tactic_by_id]})
         return out
 
