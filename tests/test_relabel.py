@@ -34,7 +34,8 @@ def test_result_told_in_a_newer_release(v6_old, v6_new):
     ], 0.3, 10)
     moved = in_release(result, Crosswalk.between(v6_old, v6_new))
     assert [(h.id, h.name, h.parent) for h in moved.techniques] == [
-        ("AML.T0115.000", "Poisoned Datasets", "AML.T0115"), ("AML.T0020", "Training Data Poisoning", None)]
+        ("AML.T0115.000", "Publish Poisoned AI Artifacts: Poisoned Datasets", "AML.T0115"),
+        ("AML.T0020", "Training Data Poisoning", None)]
     assert [t.name for t in moved.techniques[1].tactics] == ["Resource Development", "AI Attack Adaptation"]
     assert moved.atlas["version"] == "2026.07"
     assert moved.translated_from == {"atlas": v6_old.atlas_info(), "renamed": {"AML.T0019": "AML.T0115.000"},
