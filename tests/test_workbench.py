@@ -108,3 +108,16 @@ def test_a_recipe_must_say_how_to_rebuild_the_model(tmp_path):
     with pytest.raises(UsageError, match="'load'"):
         worker.base_mapper({}, tmp_path)
     assert worker.main([]) == 2
+
+
+def test_closing_stops_a_training_and_says_so(bench):
+    _done_review(bench)
+    bench.retrain()
+    deadline = time.time() + 30
+    while not bench._workers and time.time() < deadline:  # the worker process has started
+        time.sleep(0.05)
+    bench.close()
+    process = bench._workers[0]
+    process.wait(timeout=30)  # ended, not left to train on after the server is gone
+    _wait(bench, timeout=30)
+    assert bench.db.model(2)["status"] == "failed" and bench.db.model(2)["error"] == "interrupted: the server stopped"

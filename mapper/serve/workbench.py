@@ -43,6 +43,8 @@ class Workbench:
         self._swap = threading.Lock()
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
         self._builds: dict[int, Future] = {}  # version -> its training or rebuild, one at a time
+        self._workers: list = []  # their processes, stopped by close()
+        self._closing = False
         models = self.db.models()
         if not models:  # version 1: the model the package ships
             self.db.set_active(self.db.add_model("ready", mapper.key, [], [], {"note": "the shipped model"}))
@@ -234,11 +236,14 @@ class Workbench:
         model = self.db.model(version)
         job = worker.write_job(self.root / "jobs" / f"version-{version}.json", self.recipe, self.root,
                                self.base.ranker.params(), model["training"])
-        code = worker.start(job).wait()
+        process = worker.start(job)
+        self._workers.append(process)
+        code = process.wait()
         job.unlink(missing_ok=True)
         if code != 0:
             if new:
-                self.db.update_model(version, status="failed", error="training failed; see the server's log")
+                why = "interrupted: the server stopped" if self._closing else "training failed; see the server's log"
+                self.db.update_model(version, status="failed", error=why)
             raise RuntimeError(f"the training worker for model version {version} exited with code {code}")
         trained = load_version(self.db, version, self.base, self.root)
         if new:
@@ -269,7 +274,13 @@ class Workbench:
                 "versions": [{k: v for k, v in m.items() if k != "training"} for m in self.db.models()]}
 
     def close(self) -> None:
+        """Stop: a training still running is ended (its version reads "failed" with the reason), so the server
+        never waits minutes for it on the way out."""
+        self._closing = True
         self._trainer.shutdown(wait=False, cancel_futures=True)
+        for process in self._workers:
+            if process.poll() is None:
+                process.terminate()
 
 
 def _log_failure(future: Future) -> None:
