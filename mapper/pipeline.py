@@ -91,14 +91,11 @@ class Mapper:
         if not train:  # the manifest is written last, so a model being built is never read half-written
             if artifact_key(model_dir) != key:
                 raise ModelError(f"no trained model {key[:16]} in the cache {root}")
-            arrays, meta = load_artifact(model_dir)
-            return cls(kb, encoder, index, TechniqueRanker.from_state(meta["ranker"], arrays, index), meta["card"], key)
+            return cls._saved(kb, encoder, index, model_dir, key)
         with build_lock(model_dir):  # concurrent first runs train once
             if not retrain and artifact_key(model_dir) == key:
                 try:
-                    arrays, meta = load_artifact(model_dir)
-                    ranker = TechniqueRanker.from_state(meta["ranker"], arrays, index)
-                    return cls(kb, encoder, index, ranker, meta["card"], key)
+                    return cls._saved(kb, encoder, index, model_dir, key)
                 except (ModelError, ValueError, KeyError) as exc:
                     _warnings.warn(f"retraining the ranker: {exc}", stacklevel=2)
             writeups = bundled_writeups() if writeups is None else writeups  # parsed only to train
@@ -116,6 +113,12 @@ class Mapper:
             except Exception as exc:
                 _warnings.warn(f"could not save the trained ranker ({exc}); it will be retrained next time", stacklevel=2)
             return cls(kb, encoder, index, ranker, card, key)
+
+    @classmethod
+    def _saved(cls, kb, encoder, index, model_dir: Path, key: str) -> "Mapper":
+        """The model saved in ``model_dir`` (verified by its manifest)."""
+        arrays, meta = load_artifact(model_dir)
+        return cls(kb, encoder, index, TechniqueRanker.from_state(meta["ranker"], arrays, index), meta["card"], key)
 
     # -- mapping -----------------------------------------------------------------
     @property
@@ -217,5 +220,10 @@ def cited_units(unit_scores: np.ndarray, cut: float, limit: int = MAX_EVIDENCE) 
     or above it are cited, strongest first (at most ``limit``); when none is, the single strongest sentence is,
     since a listed technique always needs a place in the text to look at.
     """
-    order = sorted(range(len(unit_scores)), key=lambda i: (-float(unit_scores[i]), i))
+    order = strongest_first(unit_scores)
     return [i for i in order if unit_scores[i] >= cut][:limit] or order[:1]
+
+
+def strongest_first(unit_scores: np.ndarray) -> list[int]:
+    """Sentence indices by score, highest first (ties: the earlier sentence)."""
+    return sorted(range(len(unit_scores)), key=lambda i: (-float(unit_scores[i]), i))

@@ -121,3 +121,26 @@ def test_closing_stops_a_training_and_says_so(bench):
     process.wait(timeout=30)  # ended, not left to train on after the server is gone
     _wait(bench, timeout=30)
     assert bench.db.model(2)["status"] == "failed" and bench.db.model(2)["error"] == "interrupted: the server stopped"
+
+
+def test_a_failed_rebuild_is_not_retried_by_every_request(bench, mini_mapper, tmp_path, monkeypatch):
+    _done_review(bench)
+    bench.retrain()
+    _wait(bench)
+    key = bench.db.model(2)["key"]
+    bench.close()
+    shutil.rmtree(tmp_path / "models" / "ranker" / key[:16])
+    started = []
+    monkeypatch.setattr(worker, "start", lambda job: started.append(job) or worker.subprocess.Popen(["false"]))
+    reopened = Workbench(tmp_path / "w.sqlite3", mini_mapper, tmp_path / "models", recipe=RECIPE)
+    try:
+        _wait(reopened, timeout=30)
+        for _ in range(3):
+            assert reopened.map(TEXT)["model"]["version"] == 1
+        assert len(started) == 1  # the requests did not start a worker each
+        with pytest.raises(Busy):
+            reopened.activate(2)  # asking for the version again does retry it
+        _wait(reopened, timeout=30)
+        assert len(started) == 2
+    finally:
+        reopened.close()

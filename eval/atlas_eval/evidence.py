@@ -32,7 +32,7 @@ from atlas_eval.runner import WRITEUP_FOLDS, _writeup_folds
 from mapper.errors import InputError
 from mapper.files import atomic_write_text
 from mapper.model.writeups import bundled_writeups, load_writeups
-from mapper.pipeline import MAX_EVIDENCE, Mapper, cited_units
+from mapper.pipeline import MAX_EVIDENCE, Mapper, cited_units, strongest_first
 from mapper.text import text_units
 
 LABELS = Path(__file__).resolve().parents[2] / "data" / "labelling" / "evidence"
@@ -42,10 +42,9 @@ ANNOTATORS = ("a", "b")
 
 def rules(threshold: float) -> dict:
     """Citing rules, each (unit scores of one technique) -> cited sentence indices."""
-    strongest = lambda s, k: sorted(range(len(s)), key=lambda i: (-float(s[i]), i))[:k]  # noqa: E731
     return {"shipped (calibrated cut)": lambda s: cited_units(s, threshold),
-            f"strongest {MAX_EVIDENCE} (before)": lambda s: strongest(s, MAX_EVIDENCE),
-            "strongest 1": lambda s: strongest(s, 1)}
+            f"strongest {MAX_EVIDENCE} (before)": lambda s: strongest_first(s)[:MAX_EVIDENCE],
+            "strongest 1": lambda s: strongest_first(s)[:1]}
 
 
 def read_pointers(folder: Path = LABELS) -> dict[str, dict[tuple[str, str], set[int]]]:

@@ -88,12 +88,6 @@ def _tactics(item: ReviewedTechnique, kb: KnowledgeBase) -> list[TacticRef]:
     return [TacticRef(t, kb.tactic_by_id[t].name) for t in kb.techniques[item.parent].tactics if t in kb.tactic_by_id]
 
 
-def _name(item: ReviewedTechnique, kb: KnowledgeBase) -> str:
-    """"Parent: Sub" for a sub-technique of this release, whatever name the item was built with; a technique of
-    another release keeps the name its stored result gave it."""
-    return kb.full_name(item.id) if item.id in kb.techniques else item.name
-
-
 def _in_text_order(evidence: list[Evidence]) -> list[Evidence]:
     """Evidence as the write-up tells it (by offset), not strongest first: it reads as the text does."""
     return sorted(evidence, key=lambda e: (e.start, e.end))
@@ -116,7 +110,7 @@ def _decision(item: ReviewedTechnique) -> str:
 def _hit(item: ReviewedTechnique, kb: KnowledgeBase) -> TechniqueHit:
     # an added technique has no model score; it is shown at full strength, as certain as the analyst
     score = item.score if item.score is not None else 1.0
-    return TechniqueHit(item.id, _name(item, kb), item.tactics, score, _in_text_order(item.evidence), item.parent,
+    return TechniqueHit(item.id, kb.full_name(item.id, item.name), item.tactics, score, _in_text_order(item.evidence), item.parent,
                         item.band)
 
 
@@ -177,7 +171,7 @@ def _attack_pattern(item: ReviewedTechnique, kb: KnowledgeBase, when: datetime):
     created = _atlas_date(tech.created if tech else None) or when
     modified = max(_atlas_date(tech.modified if tech else None) or created, created)
     return AttackPattern(
-        id=attack_pattern_id(item.id, kb), created=created, modified=modified, name=_name(item, kb),
+        id=attack_pattern_id(item.id, kb), created=created, modified=modified, name=kb.full_name(item.id, item.name),
         description=tech.description if tech and tech.description else None,
         external_references=[{"source_name": KILL_CHAIN, "external_id": item.id, "url": ATLAS_URL + item.id}],
         kill_chain_phases=phases,  # stix2 leaves out an empty list, which STIX forbids
@@ -185,7 +179,7 @@ def _attack_pattern(item: ReviewedTechnique, kb: KnowledgeBase, when: datetime):
 
 
 def _note_content(item: ReviewedTechnique, kb: KnowledgeBase) -> str:
-    lines = [f"{item.id} {_name(item, kb)}: {_decision(item)}."]
+    lines = [f"{item.id} {kb.full_name(item.id, item.name)}: {_decision(item)}."]
     if item.evidence:
         lines += ["", "Evidence:"] + [f'- "{_flat(e.text)}" (characters {e.start}-{e.end})'
                                       for e in _in_text_order(item.evidence)]
@@ -213,7 +207,7 @@ def export_stix(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) 
     )
     notes = [
         Note(id=_stix_id("note", rid, item.id), created=when, modified=when, created_by_ref=identity.id,
-             abstract=f"{item.id} {_name(item, kb)}: {item.decision}", content=_note_content(item, kb),
+             abstract=f"{item.id} {kb.full_name(item.id, item.name)}: {item.decision}", content=_note_content(item, kb),
              authors=[str(report["reviewer"])] if report.get("reviewer") else None,
              object_refs=[stix_report.id, pattern.id])
         for item, pattern in zip(kept, patterns)
@@ -273,7 +267,7 @@ def _incident_date(report: dict) -> tuple[str, str] | None:
 
 def export_case_study(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) -> str:
     procedure = [{"tactic": tactic, "technique": item.id,
-                  "description": " ".join(_evidence_lines(item)) or _name(item, kb)}
+                  "description": " ".join(_evidence_lines(item)) or kb.full_name(item.id, item.name)}
                  for tactic, item in _in_story_order(_placed(kept, kb), kb)]
     meta = {
         "generated-by": f"atlas-mapper {__version__}",
@@ -316,7 +310,7 @@ def export_csv(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) -
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
     for item in kept:
-        row = (item.id, _name(item, kb), "; ".join(t.name for t in _tactics(item, kb)), item.decision,
+        row = (item.id, kb.full_name(item.id, item.name), "; ".join(t.name for t in _tactics(item, kb)), item.decision,
                f"{item.score:.4f}" if item.score is not None else None, item.band,
                " | ".join(_evidence_lines(item)), " | ".join(_flat(n) for n in item.notes))
         writer.writerow([_cell(v) for v in row])
@@ -330,7 +324,7 @@ def export_json(report: dict, kept: list[ReviewedTechnique], kb: KnowledgeBase) 
         "report": {key: report.get(key) for key in ("id", "title", "created", "reviewer")},
         "atlas": kb.atlas_info(),
         "techniques": [
-            {"id": item.id, "name": _name(item, kb),
+            {"id": item.id, "name": kb.full_name(item.id, item.name),
              "tactics": [{"id": t.id, "name": t.name} for t in _tactics(item, kb)],
              "decision": item.decision, "score": item.score, "band": item.band,
              "evidence": [{"text": e.text, "start": e.start, "end": e.end} for e in item.evidence],

@@ -102,8 +102,11 @@ class KnowledgeBase:
     def tactic_by_id(self) -> dict[str, Tactic]:
         return {t.id: t for t in self.tactics}
 
-    def full_name(self, technique_id: str) -> str:
-        """How an analyst reads a technique: "LLM Prompt Injection: Direct" for a sub-technique, as ATLAS's site names it."""
+    def full_name(self, technique_id: str, default: str | None = None) -> str:
+        """How an analyst reads a technique: "LLM Prompt Injection: Direct" for a sub-technique, as ATLAS's site names
+        it. ``default``: the name to give an ID this release lacks (one kept from another release's result)."""
+        if default is not None and technique_id not in self.techniques:
+            return default
         tech = self.techniques[technique_id]
         parent = self.techniques.get(tech.parent) if tech.parent else None
         return f"{parent.name}: {tech.name}" if parent else tech.name

@@ -40,10 +40,9 @@ def report_view(report: dict, kept, decisions: dict, kb: KnowledgeBase, group_by
     """Cards for every suggested or added technique: one list ordered by score, the model's suggestions first
     and reviewers' additions after them (``group_by="score"``), or grouped by first tactic in matrix order."""
     order = {t.id: i for i, t in enumerate(kb.tactics)}
-    name = lambda tid, stored: kb.full_name(tid) if tid in kb.techniques else stored  # noqa: E731 (older results)
     cards = {}
     for hit in report["result"].get("techniques", []):
-        cards[hit["id"]] = {"id": hit["id"], "name": name(hit["id"], hit["name"]), "tactics": hit.get("tactics", []),
+        cards[hit["id"]] = {"id": hit["id"], "name": kb.full_name(hit["id"], hit["name"]), "tactics": hit.get("tactics", []),
                             "score": hit["score"], "band": hit.get("band"),
                             "evidence": [(e["start"], e["end"]) for e in hit.get("evidence", [])], "suggested": True}
     for item in kept:
@@ -70,7 +69,7 @@ def report_view(report: dict, kept, decisions: dict, kb: KnowledgeBase, group_by
                   for k, v in sorted(groups.items(), key=lambda kv: order.get(kv[0][0], len(order)))]
     else:
         listed = [{"id": "", "name": "", "cards": ranked}] if ranked else []
-    near = [{**m, "name": name(m["id"], m["name"])} for m in report["result"].get("near_misses", [])
+    near = [{**m, "name": kb.full_name(m["id"], m["name"])} for m in report["result"].get("near_misses", [])
             if m["id"] not in cards]
     cited = {c["id"]: c["evidence"] for c in cards.values() if c["decision"] != "reject"}
     return {"groups": listed, "group_by": group_by, "near_misses": near,

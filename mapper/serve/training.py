@@ -73,11 +73,12 @@ def record_training(db: Database, kb) -> tuple[int, list[WriteUp]]:
     return db.add_model("training", None, ids, [writeup_to_dict(w) for w in reviewed], figures), reviewed
 
 
-def mark_ready(db: Database, version: int, trained, n_studies: int) -> None:
-    """Record a trained version as ready, with what it learned from."""
+def mark_ready(db: Database, version: int, trained) -> None:
+    """Record a trained version (its Mapper) as ready, with what it learned from."""
     model = db.model(version)
-    figures = {**model["figures"], "trained_on": {"case_studies": n_studies, "reviewed_writeups": len(model["training"]),
-                                                  "threshold": round(float(trained.ranker.threshold_), 4)}}
+    figures = {**model["figures"], "trained_on": {"case_studies": len(trained.kb.case_studies),
+                                                  "reviewed_writeups": len(model["training"]),
+                                                  "threshold": trained.threshold}}
     db.update_model(version, status="ready", key=trained.key, figures=figures)
 
 
@@ -94,7 +95,7 @@ def train_from_reviews(db: Database, mapper, root):
     except Exception:
         db.update_model(version, status="failed", error="training failed; see the command's error message")
         raise
-    mark_ready(db, version, trained, len(mapper.kb.case_studies))
+    mark_ready(db, version, trained)
     return version, trained
 
 

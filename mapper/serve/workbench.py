@@ -78,8 +78,8 @@ class Workbench:
         active one, so a request that raced an activation never undoes it."""
         current = self._active
         active = self.db.active_version()
-        if active == current[0] or self._building(active):
-            return current
+        if active == current[0] or self._building(active) or self._failed(active):
+            return current  # a failed rebuild is retried by activating the version, not by every request
         try:
             mapper = load_version(self.db, active, self.base, self.root)
         except ModelError:  # its saved model is gone: rebuild it aside, keep answering with the one loaded
@@ -210,6 +210,10 @@ class Workbench:
         future = self._builds.get(version)
         return future is not None and not future.done()
 
+    def _failed(self, version: int) -> bool:
+        future = self._builds.get(version)
+        return future is not None and future.done() and (future.cancelled() or future.exception() is not None)
+
     def retrain(self) -> int:
         """Record a new version that learns from every finished review and train it in a worker process;
         returns the version at once. It becomes the active one when trained, unless another was chosen meanwhile."""
@@ -247,7 +251,7 @@ class Workbench:
             raise RuntimeError(f"the training worker for model version {version} exited with code {code}")
         trained = load_version(self.db, version, self.base, self.root)
         if new:
-            mark_ready(self.db, version, trained, len(self.base.kb.case_studies))
+            mark_ready(self.db, version, trained)
         with self._swap:
             if new and self.db.active_version() == active_before:  # nobody chose another version meanwhile
                 self.db.set_active(version)
