@@ -27,6 +27,7 @@ from mapper.progress import announce
 from mapper.result import Evidence, MappingResult, TechniqueHit, technique_hit
 from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.text import MAX_TEXT_CHARS, text_units
+from mapper.encode.threads import one_blas_thread
 
 DEFAULT_TOP_K = 10
 MAX_EVIDENCE = 3  # at most this many sentences back a technique, the strongest first
@@ -68,11 +69,12 @@ class Mapper:
     def load(cls, atlas: str | Path | None = None, model: str | None = None, release: str | None = None,
              cache: str | Path | None = None, download: bool = True, ranker_params: dict | None = None,
              doc_fields=DEFAULT_DOC_FIELDS, retrain: bool = False, writeups: list[WriteUp] | None = None) -> "Mapper":
+        root = Path(cache) if cache else cache_dir()
+        encoder = CachedEncoder(get_encoder(model, cache=root))
+        encoder.preload()  # overlaps with loading ATLAS, the index and the model below
         kb = load_kb(atlas, release=release, download=download)
         for message in kb.warnings:
             _warnings.warn(message, stacklevel=2)
-        encoder = CachedEncoder(get_encoder(model))
-        root = Path(cache) if cache else cache_dir()
         index = open_index(kb, encoder, root, doc_fields)
         return cls.from_parts(kb, encoder, index, root, ranker_params, retrain, writeups)
 
@@ -141,7 +143,8 @@ class Mapper:
         if not units:
             return np.zeros(len(self.index.ids)), [], [], None, None
         vectors = self.encoder.encode(units)
-        proba, per_unit = self.ranker.score(vectors, units)
+        with one_blas_thread():  # small products: the cores go to the encoder and to other records
+            proba, per_unit = self.ranker.score(vectors, units)
         return proba, units, spans, vectors, per_unit
 
     def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None,
@@ -178,8 +181,9 @@ class Mapper:
             chosen += [i for i in shown if i not in chosen][:max(min(top_k, min_suggestions) - len(chosen), 0)]
         hits = []
         if chosen:
-            unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
-                           else np.zeros((0, len(chosen)), dtype=np.float32))
+            with one_blas_thread():
+                unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
+                               else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j], band(float(proba[col]), cut)))
         result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k, platform=platform,

@@ -24,7 +24,9 @@ def save_artifact(directory: Path, arrays: dict[str, np.ndarray], meta: dict) ->
     """Write ``arrays.npz``, ``meta.json`` and finally the manifest that vouches for both."""
     directory = Path(directory)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    # uncompressed: the arrays are mostly float embeddings, which barely compress, and inflating them was the
+    # largest single cost of loading a saved model in a cold `map`
+    np.savez(buffer, **arrays)
     npz = buffer.getvalue()
     meta_bytes = json.dumps(meta, indent=1, sort_keys=True, default=str).encode("utf-8")
     atomic_write_bytes(directory / "arrays.npz", npz)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # -- markdown and HTML to plain text (ATLAS's fields and pasted write-ups alike) --
 
@@ -145,7 +146,19 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[Sent
     return out
 
 
+# Texts up to this long keep their split for a while: batch splits each write-up to encode a chunk's
+# sentences together, then again to map it. Longer ones are split again (cheap beside encoding them), so the
+# cache never holds more than a few MB.
+CACHED_SPLIT_CHARS = 20_000
+
+
 def text_units(text: str) -> tuple[list[str], list[Sentence]]:
     """The cleaned sentence texts a write-up is scored by, and their spans (offsets into ``text``)."""
-    spans = [s for s in split_sentences(text) if s.clean]
-    return [s.clean for s in spans], spans
+    units, spans = _split(text) if len(text) <= CACHED_SPLIT_CHARS else _split.__wrapped__(text)
+    return list(units), list(spans)
+
+
+@lru_cache(maxsize=256)
+def _split(text: str) -> tuple[tuple[str, ...], tuple[Sentence, ...]]:
+    spans = tuple(s for s in split_sentences(text) if s.clean)
+    return tuple(s.clean for s in spans), spans

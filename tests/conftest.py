@@ -59,12 +59,21 @@ def run_in_processes(target, args: tuple, n: int = 2, timeout: float = 180) -> l
     return results
 
 
+@pytest.fixture(scope="session")
+def _encoder_exports(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("encoder-exports")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
+def _isolated_cache(tmp_path, monkeypatch, _encoder_exports):
     """Every test gets its own cache folder and no ambient ATLAS data setting. A default model trained in a test
     leaves the labelled corpus out (minutes of training each); the tests of the shipped model's quality (the
-    session's v2026.05 model, the model without Tay) learn from it, as the product does."""
-    monkeypatch.setenv("ATLAS_MAPPER_CACHE", str(tmp_path / "cache"))
+    session's v2026.05 model, the model without Tay) learn from it, as the product does. The encoder's ONNX
+    exports depend on its weights alone, so the tests share them (tests/test_onnx.py checks exporting itself)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "encoders").symlink_to(_encoder_exports, target_is_directory=True)
+    monkeypatch.setenv("ATLAS_MAPPER_CACHE", str(cache))
     monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "off")
     monkeypatch.delenv("ATLAS_MAPPER_DATA", raising=False)
     monkeypatch.delenv("ATLAS_MAPPER_MIRROR", raising=False)

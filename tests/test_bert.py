@@ -42,8 +42,8 @@ def test_other_architectures_are_refused(tmp_path):
         get_encoder(str(copy), backend="numpy")
 
 
-def test_default_encoder_uses_numpy_and_says_so_in_its_fingerprint():
-    encoder = get_encoder()
+def test_the_numpy_backend_says_so_in_its_fingerprint():
+    encoder = get_encoder(backend="numpy")
     assert isinstance(encoder, NumpyBertEncoder)
     assert encoder.fingerprint.endswith(":numpy")
     assert isinstance(get_encoder(backend="torch"), SentenceTransformerEncoder)
@@ -52,7 +52,7 @@ def test_default_encoder_uses_numpy_and_says_so_in_its_fingerprint():
 
 
 def test_an_embedding_does_not_depend_on_its_batch():
-    encoder = get_encoder()
+    encoder = get_encoder(backend="numpy")
     alone = np.stack([encoder.encode([t])[0] for t in TEXTS])
     together = encoder.encode(TEXTS)
     np.testing.assert_allclose(alone, together, atol=1e-5)
@@ -72,7 +72,7 @@ def test_embeddings_do_not_depend_on_the_thread_count():
 
 @pytest.mark.encoder
 def test_numpy_forward_matches_sentence_transformers():
-    ours = get_encoder().encode(TEXTS)
+    ours = get_encoder(backend="numpy").encode(TEXTS)
     reference = SentenceTransformerEncoder().encode(TEXTS)
     cosine = (ours * reference).sum(axis=1)
     assert cosine.min() > 1 - 1e-5, cosine

@@ -31,7 +31,8 @@ def test_help_and_light_commands_do_not_import_torch():
 
 
 def test_map_with_built_caches_imports_neither_torch_nor_scikit_learn(tmp_path):
-    """The one-shot path stays light: numpy encoder, TF-IDF and ranker from plain state."""
+    """The one-shot path stays light: the exported encoder, TF-IDF and ranker from plain state; no scipy (a third
+    of a cold start) and no ONNX exporter."""
     import os
 
     env = dict(os.environ, ATLAS_MAPPER_CACHE=str(tmp_path / "cache"))
@@ -39,7 +40,8 @@ def test_map_with_built_caches_imports_neither_torch_nor_scikit_learn(tmp_path):
         "import sys\n"
         "from mapper.cli import main\n"
         f"main(['map', '--text', 'the training data was poisoned', '--atlas', r'{FIXTURE_ATLAS}'])\n"
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'sklearn') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'sklearn', 'scipy', 'onnx')\n"
+        "         if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)  # builds

@@ -117,20 +117,50 @@ def _blas_threads() -> list[int]:
 @pytest.mark.encoder
 @pytest.mark.filterwarnings("ignore:.*is not a known ATLAS release")
 def test_real_encoder_mapper_from_threads_matches_sequential(tmp_path, monkeypatch):
-    from mapper.encode.encoders import NumpyBertEncoder
+    from mapper.encode.encoders import OnnxBertEncoder
     from mapper.pipeline import Mapper
 
     first = Mapper.load(atlas=FIXTURE_ATLAS, cache=tmp_path)  # builds the index and trains the ranker
     sequential = [_map_json(first)(text) for text in TEXTS]
-    assert isinstance(first.encoder.encoder, NumpyBertEncoder)
+    assert isinstance(first.encoder.encoder, OnnxBertEncoder)
 
     builds = []
-    build = NumpyBertEncoder._build
-    monkeypatch.setattr(NumpyBertEncoder, "_build", lambda self: builds.append(1) or build(self))
+    build = OnnxBertEncoder._build
+    monkeypatch.setattr(OnnxBertEncoder, "_build", lambda self: builds.append(1) or build(self))
     second = Mapper.load(atlas=FIXTURE_ATLAS, cache=tmp_path)  # from the caches: its encoder is not loaded yet
     blas_before = _blas_threads()
     for results in concurrently(_map_json(second), TEXTS):
         assert [results[i] for i in range(len(TEXTS))] == sequential
     assert builds == [1], "the threads loaded the encoder more than once"
-    # threadpool_limits is process-wide: overlapping encodes would leave BLAS on one thread for good
+    # the BLAS thread count is process-wide: overlapping scorings must not leave it on one thread for good
     assert _blas_threads() == blas_before
+
+
+def test_one_blas_thread_overlapping_in_threads_restores_the_setting():
+    import threading
+
+    from mapper.encode import threads as blas
+
+    def limited() -> list[int]:  # the BLAS libraries the limiter controls (numpy's, loaded before any scoring)
+        return [lib["num_threads"] for lib in blas._controller().info() if lib["user_api"] == "blas"]
+
+    before, given_before = limited(), blas.blas_threads()
+    inside, started, release = [], threading.Barrier(4), threading.Event()
+
+    def score():
+        with blas.one_blas_thread():
+            started.wait()
+            inside.append((limited(), blas.blas_threads()))
+            release.wait(5)
+
+    workers = [threading.Thread(target=score) for _ in range(4)]
+    for t in workers:
+        t.start()
+    while len(inside) < 4:
+        pass
+    release.set()
+    for t in workers:
+        t.join()
+    # one thread while any scoring runs; what the process was given still reported as it was; restored after
+    assert inside == [([1] * len(before), given_before)] * 4, (before, inside)
+    assert limited() == before

@@ -28,9 +28,10 @@ def parse_doc_fields(spec: str | None) -> tuple[str, ...]:
     return fields
 
 
-def build_context(atlas=None, release=None, model=None, doc_fields=DEFAULT_DOC_FIELDS) -> Context:
+def build_context(atlas=None, release=None, model=None, doc_fields=DEFAULT_DOC_FIELDS, backend=None) -> Context:
+    """``backend``: the encoder's (:data:`mapper.encode.encoders.BACKENDS`; default as the product picks it)."""
     kb = load_kb(atlas, release=release)
-    encoder = CachedEncoder(get_encoder(model))
+    encoder = CachedEncoder(get_encoder(model, backend=backend))
     return Context(kb, encoder, open_index(kb, encoder, doc_fields=doc_fields))
 
 

@@ -121,7 +121,7 @@ class TfidfRetrieval(_ZeroShot):
     def rank(self, queries):
         ids = list(queries)
         index = self.ctx.index
-        sims = (index.sparse.transform([queries[i] for i in ids]) @ index.sparse_matrix.T).toarray()
+        sims = index.sparse.rows([queries[i] for i in ids]).dot(index.doc_terms)
         return _run_from_matrix(ids, index.ids, np.clip(sims, 0, 1))
 
 

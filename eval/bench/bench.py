@@ -1,6 +1,9 @@
 """Speed and memory benchmark of atlas-mapper on this machine.
 
     .venv/bin/python eval/bench/bench.py [--atlas PATH] [--short 10000] [--quick]
+    .venv/bin/python eval/bench/bench.py --against REF [--rounds 3] [--records 1000] [--quick]
+
+The second form compares the working tree with another commit in one run (eval/bench/against.py).
 
 Writes eval/results/bench.json and eval/results/bench.md. Every figure comes from a
 separate process, so its peak resident memory (ru_maxrss) is its own. Timings are
@@ -36,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEFAULT_ATLAS = ROOT.parent / "shared" / "atlas" / "releases" / "v5.6.1" / "ATLAS.yaml"
+V6_ATLAS = ROOT.parent / "shared" / "atlas" / "releases" / "v2026.05" / "ATLAS-2026.05.yaml"  # the product default
 
 
 # -- measuring a child process ---------------------------------------------------------
@@ -52,9 +56,10 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     return {"wall_s": wall, "stdout": out.decode("utf-8", errors="replace"), "stderr": err.decode(errors="replace")}
 
 
-def timed_cli(args: list[str], env: dict) -> dict:
-    """Run the CLI under /usr/bin/time-like accounting: wall seconds and the child's own peak RSS."""
-    wrapper = [sys.executable, str(Path(__file__)), "--child-rss", "--", str(BIN / "atlas-mapper"), *args]
+def timed_cli(args: list[str], env: dict, program: list[str] | None = None) -> dict:
+    """Run the CLI under /usr/bin/time-like accounting: wall seconds and the child's own peak RSS.
+    ``program`` starts the CLI (default: the venv's atlas-mapper script)."""
+    wrapper = [sys.executable, str(Path(__file__)), "--child-rss", "--", *(program or [str(BIN / "atlas-mapper")]), *args]
     result = measure(wrapper, env)
     report = json.loads(result["stdout"].splitlines()[-1])
     return {"wall_s": report["wall_s"], "peak_rss_mb": report["peak_rss_mb"]}
@@ -211,15 +216,7 @@ def part_limit(corpus: str, sample: str) -> dict:
         bert.encode(sentences)
         runs.append(time.perf_counter() - start)
     wall = statistics.median(runs)
-    import numpy as np
-
-    a = np.random.default_rng(0).standard_normal((512, 384), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((384, 1536), dtype=np.float32)
-    a @ b
-    reps, start = 200, time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    sgemm = 2 * 512 * 384 * 1536 * reps / (time.perf_counter() - start) / 1e9
+    sgemm = sgemm_gflops()
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     mhz = max((float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz")), default=0.0)
     flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
@@ -243,6 +240,25 @@ def part_blas() -> dict:
     import numpy  # loads the BLAS that threadpoolctl reports
 
     return {"blas": _blas_text([i for i in threadpool_info() if i.get("user_api") == "blas"]), "numpy": numpy.__version__}
+
+
+def sgemm_gflops(reps: int = 200) -> float:
+    """numpy float32 matmul 512x384 @ 384x1536 (the encoder's feed-forward shape), GFLOP/s: the BLAS's practical
+    peak on this host, a gauge of how fast the host is right now."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((512, 384), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((384, 1536), dtype=np.float32)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * 512 * 384 * 1536 * reps / (time.perf_counter() - start) / 1e9
+
+
+def part_gauge() -> dict:
+    """The host gauge that --against takes each round: the matmul above and the kernel that ran it."""
+    return {**part_blas(), "sgemm_gflops": sgemm_gflops()}
 
 
 def part_dask(atlas: str, corpus: str, workers: str, partition: str, out: str) -> dict:
@@ -322,7 +338,7 @@ def part_precision(atlas: str, n: str) -> dict:
 
 
 PARTS = {"precision": part_precision, "warm": part_warm, "encoder": part_encoder, "rcatt": part_rcatt, "limit": part_limit, "blas": part_blas,
-         "dask": part_dask}
+         "gauge": part_gauge, "dask": part_dask}
 
 
 # -- the report ---------------------------------------------------------------------
@@ -343,6 +359,11 @@ TARGETS = {
 }
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 FORCED = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}  # what the CI machines set
+
+
+def clean_env() -> dict:
+    """This process's environment without the BLAS variables or a backend override: the user configuration."""
+    return {k: v for k, v in os.environ.items() if k not in BLAS_VARS and k != "ATLAS_MAPPER_BACKEND"}
 
 
 def three_sentence_writeups(sentences: list[str], n: int, seed: int) -> list[str]:
@@ -537,7 +558,7 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--atlas", type=Path, default=DEFAULT_ATLAS)
+    parser.add_argument("--atlas", type=Path, help=f"default: {DEFAULT_ATLAS} ({V6_ATLAS} with --against)")
     parser.add_argument("--short", type=int, default=10_000, help="short write-ups in the batch corpus")
     parser.add_argument("--three", type=int, default=2_000, help="3-sentence write-ups in the batch corpus")
     parser.add_argument("--narratives", type=int, default=500)
@@ -546,6 +567,10 @@ def main() -> None:
     parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
     parser.add_argument("--dask-only", action="store_true",
                         help="rerun only the LocalCluster runs, into the existing bench.json (after a full run)")
+    parser.add_argument("--against", metavar="REF", help="compare the working tree with git REF, side by side")
+    parser.add_argument("--rounds", type=int, help="--against: rounds, sides alternating (default 3; --quick 1)")
+    parser.add_argument("--records", type=int, help="--against: batch write-ups (default 1000; --quick 200)")
+    parser.add_argument("--warm-runs", type=int, help="--against: map calls per warm figure (default 30; --quick 10)")
     parser.add_argument("--part", choices=sorted(PARTS))
     parser.add_argument("--child-rss", action="store_true")
     parser.add_argument("rest", nargs="*")
@@ -555,12 +580,16 @@ def main() -> None:
     if args.part:
         print(json.dumps(PARTS[args.part](*args.rest)))
         return
-    atlas = args.atlas.resolve()
+    if args.against:
+        from against import run_against
+
+        return run_against(args)
+    atlas = (args.atlas or DEFAULT_ATLAS).resolve()
     if not atlas.is_file():
         raise SystemExit(f"no ATLAS file at {atlas}; pass --atlas PATH")
     runs = 2 if args.quick else 5
     work = Path(tempfile.mkdtemp(prefix="atlas-bench-"))
-    base = {k: v for k, v in os.environ.items() if k not in BLAS_VARS and k != "ATLAS_MAPPER_BACKEND"}
+    base = clean_env()
     base["ATLAS_MAPPER_CACHE"] = str(work / "cache")
     user_env, ci_env = base, {**base, **FORCED}
 

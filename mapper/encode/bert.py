@@ -17,7 +17,6 @@ sentence-transformers instead.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -33,10 +32,8 @@ MAX_PACK_TOKENS = 512
 # process on another machine (mapper.io.cluster).
 PACK_SPLIT = 4
 
-# One encode at a time, process-wide. threadpool_limits sets the BLAS thread count for the whole
-# process and restores what it found on exit: two overlapping encodes would each restore the other's
-# setting, and could leave BLAS on one thread for good. Serialising costs no throughput, since one
-# encode already keeps every core busy.
+# One encode at a time, process-wide: one encode already keeps every core busy with a pack per thread, and two
+# would put two threads on each core.
 _ENCODE_LOCK = threading.Lock()
 
 
@@ -105,61 +102,84 @@ def _gelu_(h: np.ndarray) -> np.ndarray:
     return h
 
 
+def read_weights(directory: Path, weights_bytes: bytes | None = None) -> dict:
+    """The weights of a plain BERT encoder as float32 arrays, laid out for ``x @ W`` products.
+
+    ``weights_bytes``: the safetensors file already read (and verified) by the caller. Shared by the
+    numpy forward pass and the ONNX export (:mod:`mapper.encode.onnx_export`), so both run the same numbers.
+    """
+    from safetensors.numpy import load
+
+    directory = Path(directory)
+    config, max_length = check_config(directory)
+    try:
+        if weights_bytes is None:
+            weights_bytes = (directory / "model.safetensors").read_bytes()
+        weights = load(weights_bytes)
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelError(f"cannot read {directory / 'model.safetensors'}: {exc}") from None
+    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
+
+    def get(name: str) -> np.ndarray:
+        try:
+            return np.ascontiguousarray(weights[prefix + name], dtype=np.float32)
+        except KeyError:
+            raise ModelError(f"{directory} has no weight {prefix + name}; it is not a BERT model") from None
+
+    layers = []
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}."
+        qkv = [get(f"{p}attention.self.{n}.weight") for n in ("query", "key", "value")]
+        layers.append({
+            # weights stored transposed once, so every product is x @ W
+            "qkv": np.ascontiguousarray(np.concatenate(qkv).T),
+            "qkv_b": np.concatenate([get(f"{p}attention.self.{n}.bias") for n in ("query", "key", "value")]),
+            "out": np.ascontiguousarray(get(f"{p}attention.output.dense.weight").T),
+            "out_b": get(f"{p}attention.output.dense.bias"),
+            "norm1": (get(f"{p}attention.output.LayerNorm.weight"), get(f"{p}attention.output.LayerNorm.bias")),
+            "up": np.ascontiguousarray(get(f"{p}intermediate.dense.weight").T),
+            "up_b": get(f"{p}intermediate.dense.bias"),
+            "down": np.ascontiguousarray(get(f"{p}output.dense.weight").T),
+            "down_b": get(f"{p}output.dense.bias"),
+            "norm2": (get(f"{p}output.LayerNorm.weight"), get(f"{p}output.LayerNorm.bias")),
+        })
+    return {
+        "word": get("embeddings.word_embeddings.weight"),
+        "position": get("embeddings.position_embeddings.weight"),
+        "token_type": get("embeddings.token_type_embeddings.weight")[0],
+        "embed_norm": (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias")),
+        "layers": layers,
+        "heads": int(config["num_attention_heads"]),
+        "eps": float(config.get("layer_norm_eps", 1e-12)),
+        "max_length": max_length,
+    }
+
+
+def load_tokenizer(directory: Path, max_length: int):
+    """The model's fast tokenizer, truncating at ``max_length`` and never padding (callers pack or pad)."""
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(Path(directory) / "tokenizer.json"))
+    except Exception as exc:
+        raise ModelError(f"cannot read {Path(directory) / 'tokenizer.json'}: {exc}") from None
+    # the file asks for fixed padding to 128
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
+
+
 class NumpyBert:
     """BERT encoder + mean pooling + normalisation, float32, no autograd, no torch."""
 
     def __init__(self, directory: Path, weights_bytes: bytes | None = None):
         """``weights_bytes``: the safetensors file already read (and verified) by the caller."""
-        from safetensors.numpy import load
-        from tokenizers import Tokenizer
-
-        directory = Path(directory)
-        config, self.max_length = check_config(directory)
-        self.heads = int(config["num_attention_heads"])
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
-        try:
-            if weights_bytes is None:
-                weights_bytes = (directory / "model.safetensors").read_bytes()
-            weights = load(weights_bytes)
-        except Exception as exc:  # safetensors raises its own error types
-            raise ModelError(f"cannot read {directory / 'model.safetensors'}: {exc}") from None
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
-
-        def get(name: str) -> np.ndarray:
-            try:
-                return np.ascontiguousarray(weights[prefix + name], dtype=np.float32)
-            except KeyError:
-                raise ModelError(f"{directory} has no weight {prefix + name}; it is not a BERT model") from None
-
-        self.word = get("embeddings.word_embeddings.weight")
-        self.position = get("embeddings.position_embeddings.weight")
-        self.token_type = get("embeddings.token_type_embeddings.weight")[0]
-        self.embed_norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-        self.layers = []
-        for i in range(int(config["num_hidden_layers"])):
-            p = f"encoder.layer.{i}."
-            qkv = [get(f"{p}attention.self.{n}.weight") for n in ("query", "key", "value")]
-            self.layers.append({
-                # weights stored transposed once, so every product is x @ W
-                "qkv": np.ascontiguousarray(np.concatenate(qkv).T),
-                "qkv_b": np.concatenate([get(f"{p}attention.self.{n}.bias") for n in ("query", "key", "value")]),
-                "out": np.ascontiguousarray(get(f"{p}attention.output.dense.weight").T),
-                "out_b": get(f"{p}attention.output.dense.bias"),
-                "norm1": (get(f"{p}attention.output.LayerNorm.weight"), get(f"{p}attention.output.LayerNorm.bias")),
-                "up": np.ascontiguousarray(get(f"{p}intermediate.dense.weight").T),
-                "up_b": get(f"{p}intermediate.dense.bias"),
-                "down": np.ascontiguousarray(get(f"{p}output.dense.weight").T),
-                "down_b": get(f"{p}output.dense.bias"),
-                "norm2": (get(f"{p}output.LayerNorm.weight"), get(f"{p}output.LayerNorm.bias")),
-            })
+        weights = read_weights(directory, weights_bytes)
+        self.max_length, self.heads, self.eps = weights["max_length"], weights["heads"], weights["eps"]
+        self.word, self.position, self.token_type = weights["word"], weights["position"], weights["token_type"]
+        self.embed_norm, self.layers = weights["embed_norm"], weights["layers"]
         self.dim = self.word.shape[1]
-        try:
-            self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        except Exception as exc:
-            raise ModelError(f"cannot read {directory / 'tokenizer.json'}: {exc}") from None
-        # the file asks for fixed padding to 128; tokens are packed instead (see forward)
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer = load_tokenizer(directory, self.max_length)
 
     def _norm_(self, x: np.ndarray, weight_bias) -> np.ndarray:
         """Layer normalisation, in place: large temporaries cost more than the arithmetic here."""
@@ -254,21 +274,19 @@ class NumpyBert:
 
         from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
+        from mapper.encode.threads import one_blas_thread
 
         # Element-wise numpy runs on one core, BLAS on all of them. One pack per thread with
         # single-threaded BLAS keeps every core busy, and gives the same bits however many there are.
-        threads = min(self.threads, len(packs))  # read before BLAS is limited to one thread below
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        threads = min(self.threads, len(packs))
+        with one_blas_thread(), ThreadPoolExecutor(threads) as pool:
             for rows, vectors in pool.map(run, packs):
                 out[rows] = vectors
         return out
 
     @cached_property
     def threads(self) -> int:
-        """Packs encoded at once: the BLAS thread count this process was given (a Dask worker gets 1),
-        else the cores."""
-        from threadpoolctl import threadpool_info
+        """Packs encoded at once: the BLAS threads this process was given (a Dask worker gets 1), else the cores."""
+        from mapper.encode.threads import blas_threads
 
-        blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        return max(1, min(blas) if blas else (os.cpu_count() or 1))
+        return blas_threads()

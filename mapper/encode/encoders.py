@@ -169,37 +169,52 @@ class SentenceTransformerEncoder:
         return int(getter())
 
 
-class NumpyBertEncoder:
-    """The same verified weights run by :mod:`mapper.encode.bert` (numpy) instead of torch: no 4 s import."""
+class _LocalBert:
+    """A verified BERT model folder run by our own code (numpy or ONNX Runtime) instead of torch: no 4 s import.
+    Subclasses say how (``backend``, ``_build``)."""
 
-    backend = "numpy"
+    backend = ""
 
     def __init__(self, model: str = "default"):
         self.model = model
         self.name, self._path, self._expected = _resolve(model)
         if self._path is None:
-            raise ModelError(f"encoder {self.name!r} is not a local folder; the numpy backend needs one")
-        self._bert = None
+            raise ModelError(f"encoder {self.name!r} is not a local folder; the {self.backend} backend needs one")
+        self._runner = None
         self._load_lock = threading.Lock()  # threads mapping at once read and verify the weights once
 
     @property
+    def weights_sha256(self) -> str:
+        return self._expected.get("model.safetensors") or sha256_file(self._path / "model.safetensors")
+
+    @property
     def fingerprint(self) -> str:
-        # the backend is part of it: embeddings agree across backends only to ~1e-6
-        weights = self._expected.get("model.safetensors") or sha256_file(self._path / "model.safetensors")
-        return f"{weights}:numpy"
+        # the backend is part of it: embeddings agree across backends only to ~1e-6 (int8: ~1e-2)
+        return f"{self.weights_sha256}:{self.backend}"
 
     def _load(self):
-        if self._bert is not None:
-            return self._bert
+        if self._runner is not None:
+            return self._runner
         with self._load_lock:
-            if self._bert is None:
-                self._bert = self._build()
-        return self._bert
+            if self._runner is None:
+                self._runner = self._build()
+        return self._runner
 
-    def _build(self):
-        from mapper.encode.bert import NumpyBert
+    def preload(self) -> None:
+        """Start loading in the background (reading, hashing and, for ONNX Runtime, preparing the model: a
+        quarter of a cold ``map``), while the caller loads everything else; the first encode waits for it.
+        A failure here is left for that first encode to raise."""
+        def load_quietly():
+            try:
+                self._load()
+            except Exception:  # raised again, to the caller, by the encode that needs the model
+                pass
 
-        # The weights are hashed from the very bytes that are loaded: no window to swap the file.
+        if self._runner is None:
+            threading.Thread(target=load_quietly, name="encoder-preload", daemon=True).start()
+
+    def _weights(self) -> bytes:
+        """The safetensors bytes, hashed as read: no window to swap the file between check and use."""
         others = {k: v for k, v in self._expected.items() if k != "model.safetensors"}
         verify_files(self._path, others)
         weights_path = self._path / "model.safetensors"
@@ -210,7 +225,7 @@ class NumpyBertEncoder:
         expected = self._expected.get("model.safetensors")
         if expected:
             check_digest(weights_path, sha256_bytes(weights), expected)
-        return NumpyBert(self._path, weights)
+        return weights
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self._load().encode(list(texts))
@@ -220,13 +235,64 @@ class NumpyBertEncoder:
         return self._load().dim
 
 
-BACKENDS = ("auto", "numpy", "torch")
+class NumpyBertEncoder(_LocalBert):
+    """The verified weights run by :mod:`mapper.encode.bert`: the fallback where ONNX Runtime is missing."""
+
+    backend = "numpy"
+
+    def _build(self):
+        from mapper.encode.bert import NumpyBert
+
+        return NumpyBert(self._path, self._weights())
 
 
-def get_encoder(model: str | None = None, allow_download: bool = False, backend: str | None = None):
-    """The encoder for ``model``: numpy for plain BERT models on disk (``auto``), else sentence-transformers.
+class OnnxBertEncoder(_LocalBert):
+    """The verified weights exported to ONNX (float32, or int8 with ``precision``) and run by ONNX Runtime.
 
-    ``backend`` (or ``ATLAS_MAPPER_BACKEND``): ``auto``, ``numpy`` or ``torch``.
+    The export is cached under ``cache/encoders`` by the weights' sha256, precision and export recipe, and its
+    own sha256 is checked on every load.
+    """
+
+    def __init__(self, model: str = "default", precision: str = "int8", cache: Path | None = None):
+        from mapper.encode.onnx_bert import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise ModelError(f"unknown ONNX precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        self.precision = precision
+        self.backend = "onnx-int8" if precision == "int8" else "onnx"
+        self.cache = cache
+        super().__init__(model)
+
+    def _build(self):
+        from mapper.encode.onnx_bert import OnnxBert, export_key, exported_model
+        from mapper.files import cache_dir
+        from mapper.encode.threads import blas_threads
+
+        key = export_key(self.weights_sha256, self.precision)
+        folder = Path(self.cache or cache_dir()) / "encoders" / sha256_bytes(key.encode())[:16]
+        return OnnxBert(exported_model(folder, key, self._export), self._path, blas_threads())
+
+    def _export(self) -> bytes:
+        from mapper.encode.bert import read_weights
+        from mapper.encode.onnx_export import bert_graph, quantize_int8
+        from mapper.progress import announce
+
+        announce(f"exporting the encoder to ONNX ({self.precision}; first run only, a few seconds)")
+        model = bert_graph(read_weights(self._path, self._weights())).SerializeToString()
+        return quantize_int8(model) if self.precision == "int8" else model
+
+
+# auto: ONNX Runtime at the adopted precision where it is installed, else the numpy forward pass
+BACKENDS = ("auto", "onnx-int8", "onnx", "numpy", "torch")
+DEFAULT_ONNX = "onnx-int8"
+
+
+def get_encoder(model: str | None = None, allow_download: bool = False, backend: str | None = None,
+                cache: Path | None = None):
+    """The encoder for ``model``: for plain BERT models on disk, ONNX Runtime (``auto``: int8), or numpy where
+    ONNX Runtime is not installed; anything else through sentence-transformers.
+
+    ``backend`` (or ``ATLAS_MAPPER_BACKEND``): one of :data:`BACKENDS`. ``cache``: where exports are kept.
     """
     backend = backend or os.environ.get("ATLAS_MAPPER_BACKEND") or "auto"
     if backend not in BACKENDS:
@@ -234,12 +300,19 @@ def get_encoder(model: str | None = None, allow_download: bool = False, backend:
     model = model or "default"
     if backend != "torch":
         from mapper.encode.bert import supported
+        from mapper.encode.onnx_bert import available
 
         _, path, _ = _resolve(model)
         if path is not None and supported(path):
-            return NumpyBertEncoder(model)
-        if backend == "numpy":
-            raise ModelError(f"encoder {model!r} cannot run on the numpy backend; use --backend torch")
+            if backend == "auto":
+                backend = DEFAULT_ONNX if available() else "numpy"
+            if backend == "numpy":
+                return NumpyBertEncoder(model)
+            if not available():
+                raise ModelError(f"the {backend} backend needs ONNX Runtime: pip install onnxruntime")
+            return OnnxBertEncoder(model, "int8" if backend == "onnx-int8" else "float32", cache)
+        if backend != "auto":
+            raise ModelError(f"encoder {model!r} cannot run on the {backend} backend; set ATLAS_MAPPER_BACKEND=torch")
     return SentenceTransformerEncoder(model, allow_download=allow_download)
 
 
@@ -264,6 +337,10 @@ class CachedEncoder:
     @property
     def fingerprint(self) -> str:
         return self.encoder.fingerprint
+
+    def preload(self) -> None:
+        if hasattr(self.encoder, "preload"):
+            self.encoder.preload()
 
     def prime(self, texts: list[str], vectors: np.ndarray) -> None:
         """Seed the cache with vectors computed earlier (the technique index), so results never

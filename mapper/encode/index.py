@@ -79,7 +79,8 @@ class TechniqueIndex:
     key: str
 
     def __post_init__(self):
-        self.sparse_matrix = self.sparse.transform(self.documents)
+        # the documents' TF-IDF as dense (terms, techniques) columns: a sentence's few terms pick rows of it
+        self.doc_terms = self.sparse.rows(self.documents).dense_columns()
 
     @classmethod
     def build(cls, kb: KnowledgeBase, encoder, fields=DEFAULT_DOC_FIELDS) -> "TechniqueIndex":

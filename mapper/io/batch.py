@@ -120,11 +120,16 @@ def output_lines(mapper: Mapper, records, skip: int = 0, top_k: int = 10, thresh
 
 
 def _map_chunk(mapper: Mapper, chunk: list, skip: int, *options):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mapper.encode.threads import blas_threads
+
     mapper.encoder.clear()  # nothing carried over from another chunk
     mapper.prefetch([r.text for r in chunk if r.error is None], options[2])
-    for record in chunk:
-        if record.line > skip:
-            row = _row(mapper, record, *options)
+    # The chunk's sentences are encoded; what is left per record is small products on one BLAS thread, so the
+    # records share the cores (a Dask worker, given one thread, maps them in turn). Rows come back in order.
+    with ThreadPoolExecutor(blas_threads()) as pool:
+        for row in pool.map(lambda record: _row(mapper, record, *options), [r for r in chunk if r.line > skip]):
             yield jsonl_line(row).encode("utf-8"), "error" in row
 
 

@@ -59,7 +59,8 @@ class AttackText:
 
     def score(self, texts: list[str]) -> np.ndarray:
         """The probability that each text is about an attack on or through AI."""
-        return sigmoid(np.asarray(self.sparse_.transform(texts) @ self.coef_, dtype=np.float64) + self.intercept_)
+        margins = self.sparse_.rows(texts).dot(self.coef_[:, None])[:, 0]
+        return sigmoid(margins.astype(np.float64) + self.intercept_)
 
     # -- plain-data state ------------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -29,17 +29,27 @@ class SubtechniqueChain:
         self.random_state = random_state
 
     def _features(self, proba: np.ndarray):
-        """(family probability, sub-technique columns, features) over the last axis of ``proba``."""
-        cols, feats, family_p = [], [], []
-        for parent, children in self.families_.items():
-            members = proba[..., [parent, *children]]
-            family = members.max(axis=-1, keepdims=True)
-            kids = proba[..., children]
-            share = kids / np.maximum(kids.sum(axis=-1, keepdims=True), EPS)
-            feats.append(np.stack([logit(share), logit(kids), np.broadcast_to(logit(family), kids.shape)], axis=-1))
-            family_p.append(np.broadcast_to(family, kids.shape))
+        """(family probability, sub-technique columns, features) over the last axis of ``proba``.
+
+        Every family at once: its members (parent, then sub-techniques) and its sub-techniques are runs of
+        columns, pooled by reduceat, rather than a loop of small array operations per family."""
+        members, member_starts, cols, kid_starts, family_of = self._layout()
+        family = np.maximum.reduceat(proba[..., members], member_starts, axis=-1)[..., family_of]
+        kids = proba[..., cols]
+        share = kids / np.maximum(np.add.reduceat(kids, kid_starts, axis=-1)[..., family_of], EPS)
+        return family, cols, np.stack([logit(share), logit(kids), logit(family)], axis=-1)
+
+    def _layout(self):
+        """Column runs of the families: (members, where each family's members start, sub-technique columns,
+        where each family's sub-techniques start, each sub-technique's family)."""
+        members, member_starts, cols, kid_starts, family_of = [], [], [], [], []
+        for f, (parent, children) in enumerate(self.families_.items()):
+            member_starts.append(len(members))
+            members += [parent, *children]
+            kid_starts.append(len(cols))
             cols += children
-        return np.concatenate(family_p, axis=-1), cols, np.concatenate(feats, axis=-2)
+            family_of += [f] * len(children)
+        return members, member_starts, cols, kid_starts, family_of
 
     def fit(self, oof_proba: np.ndarray, y: np.ndarray, hierarchy: Hierarchy) -> "SubtechniqueChain":
         """``oof_proba`` and ``y``: (training queries, techniques), the stacker's out-of-fold output and the labels;

@@ -13,6 +13,7 @@ arithmetic: no Python loop runs over techniques x sentences.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,6 +34,13 @@ class Exemplars:
     vectors: np.ndarray  # (n, dim) normalised embeddings
     labels: np.ndarray  # (n,) column index into the technique index
     groups: np.ndarray  # (n,) case-study index, for masking a study's own steps
+
+    @cached_property
+    def by_label(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vectors, labels, groups) ordered by label, computed once: each technique's exemplars are then one
+        run of columns, which reduceat pools without a gather or a scatter per text."""
+        order = np.argsort(self.labels, kind="stable")
+        return np.ascontiguousarray(self.vectors[order]), self.labels[order], self.groups[order]
 
 
 # Pooling works on a stack of queries: scores are (n_queries, n_units, n_techniques). A whole
@@ -79,7 +87,10 @@ class Hierarchy:
         self.parent_col = np.array([pos.get(parents.get(t) or "", -1) for t in ids], dtype=np.int64)
         self.children = [[pos[c] for c in ids if parents.get(c) == t] for t in ids]
         self._child_cols = np.flatnonzero(self.parent_col >= 0)
-        self._has_children = np.array([bool(c) for c in self.children])
+        # every family's sub-techniques as one run of columns, for child_max's reduceat
+        self._parents = np.array([t for t, kids in enumerate(self.children) if kids], dtype=np.int64)
+        self._kids = np.array([c for kids in self.children for c in kids], dtype=np.int64)
+        self._kid_starts = np.cumsum([0] + [len(kids) for kids in self.children if kids])[:-1]
 
     def parent_values(self, values: np.ndarray) -> np.ndarray:
         """Each technique's parent's value (0 for top-level techniques); works on (..., n) arrays."""
@@ -89,10 +100,9 @@ class Hierarchy:
 
     def child_max(self, values: np.ndarray) -> np.ndarray:
         """The best value among each technique's sub-techniques (0 when it has none); (..., n) arrays."""
-        out = np.where(self._has_children, -np.inf, 0.0).astype(values.dtype)
-        out = np.broadcast_to(out, values.shape).copy()
-        np.maximum.at(np.moveaxis(out, -1, 0), self.parent_col[self._child_cols],
-                      np.moveaxis(values[..., self._child_cols], -1, 0))
+        out = np.zeros_like(values)
+        if len(self._parents):
+            out[..., self._parents] = np.maximum.reduceat(values[..., self._kids], self._kid_starts, axis=-1)
         return out
 
 
@@ -104,22 +114,20 @@ def knn_scores(unit_vectors: np.ndarray, exemplars: Exemplars | None, n_techniqu
     vote = np.zeros((n_units, n_techniques), dtype=np.float32)
     if exemplars is None or len(exemplars.labels) == 0:
         return best, vote
-    keep = np.ones(len(exemplars.labels), dtype=bool)
+    vectors, labels, groups = exemplars.by_label
     if exclude_group is not None:
-        keep = exemplars.groups != exclude_group
-    vectors, labels = exemplars.vectors[keep], exemplars.labels[keep]
+        keep = groups != exclude_group
+        vectors, labels = vectors[keep], labels[keep]  # still ordered by label
     if len(labels) == 0:
         return best, vote
     sims = unit_vectors @ vectors.T  # (n_units, n_exemplars)
-    # best similarity per label: scatter-max over exemplar columns
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    best[:, sorted_labels[starts]] = np.maximum.reduceat(sims[:, order], starts, axis=1)
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # where each label's run begins
+    present = labels[starts]
+    best[:, present] = np.maximum.reduceat(sims, starts, axis=1)  # best similarity per label
     # soft vote: a softmax over exemplars, summed per label
     weights = np.exp((sims - sims.max(axis=1, keepdims=True)) / temperature)
     weights /= weights.sum(axis=1, keepdims=True)
-    np.add.at(vote.T, labels, weights.T)
+    vote[:, present] = np.add.reduceat(weights, starts, axis=1)
     return best, vote
 
 
@@ -129,7 +137,7 @@ def base_scores(unit_vectors: np.ndarray, unit_texts: list[str], index: Techniqu
     """Every unit against every technique, four ways: name -> (n_units, n_techniques)."""
     n_t = len(index.ids)
     dense = unit_vectors @ index.dense.T
-    sparse = np.asarray((index.sparse.transform(unit_texts) @ index.sparse_matrix.T).todense(), dtype=np.float32)
+    sparse = index.sparse.rows(unit_texts).dot(index.doc_terms)
     knn, vote = knn_scores(unit_vectors, exemplars, n_t, exclude_group)
     head = head_scores if head_scores is not None else np.zeros_like(dense)
     return {"dense": dense, "sparse": sparse, "knn": knn, "head": head, "knn_vote": vote}

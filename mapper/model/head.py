@@ -11,7 +11,6 @@ one of the base scores that ``mapper.model.features`` pools per technique.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from mapper.encode.tfidf import SparseText
 
@@ -26,6 +25,8 @@ class LinearHead:
         self.max_features = max_features
 
     def _features(self, vectors: np.ndarray, texts: list[str]):
+        import scipy.sparse as sp  # training only: decision() does without scipy
+
         return sp.hstack([sp.csr_matrix(vectors), self.sparse_.transform(texts)]).tocsr()
 
     def fit(self, vectors: np.ndarray, texts: list[str], labels: np.ndarray, n_classes: int) -> "LinearHead":
@@ -50,8 +51,10 @@ class LinearHead:
         out = np.full((len(texts), self.n_classes_), MISSING_CLASS_MARGIN, dtype=np.float32)
         if len(texts) == 0:
             return out
-        margins = self._features(vectors, texts) @ self.coef_.T + self.intercept_
-        out[:, self.classes_] = np.asarray(margins)
+        # [vectors, TF-IDF] @ coef.T, in two parts: the dense columns of coef, then the terms' columns
+        dim = vectors.shape[1]
+        margins = vectors @ self.coef_[:, :dim].T + self.sparse_.rows(texts).dot(self.coef_[:, dim:].T)
+        out[:, self.classes_] = margins + self.intercept_
         return out
 
     # -- plain-data state ---------------------------------------------------
