@@ -1,7 +1,8 @@
 """The same inputs give byte-identical outputs: the shipped example in every format and with options, a text
 that is not about AI, and a batch of the wild benchmark's dev half (50 write-ups), against outputs recorded with
 the real model (``tests/fixtures/before_layout/record.sh`` says how): first before issue 20 moved the modules, then
-again when issue 21 taught the shipped model the labelled corpus, on purpose."""
+again when issue 21 taught the shipped model the labelled corpus, and when issue 23 moved the encoder to ONNX
+Runtime in int8, each on purpose."""
 
 from __future__ import annotations
 
