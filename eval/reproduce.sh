@@ -41,4 +41,6 @@ $BIN/atlas-mapper eval --atlas "$ATLAS" --task narrative --task steps --protocol
 $BIN/atlas-mapper eval --atlas "$ATLAS_V6" $WILD --subset dev --methods default -o $OUT/corpus-dev/shipped > /dev/null
 # the review loop of issue 13: learning curve on the wild write-ups (both halves, reviewed by their gold labels)
 $BIN/python -m atlas_eval.loop --atlas "$ATLAS_V6" -o $OUT > /dev/null
+# issue 23: the int8 encoder against float32 on the harness (wild dev half, first 12 loco narratives), paired
+$BIN/python -m atlas_eval.precision --atlas "$ATLAS_V6" -o $OUT/precision > /dev/null
 $BIN/python -m atlas_eval.summary $OUT

@@ -141,3 +141,32 @@ def test_available_reports_a_missing_onnx_runtime(monkeypatch):
     assert onnx_bert.available()
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an install without it looks like to import
     assert not onnx_bert.available()
+
+
+@pytest.mark.encoder
+def test_a_process_that_ends_while_the_encoder_preloads_exits_cleanly(tmp_path):
+    """The encoder loads in a background thread; a process done before it needs it (an empty text, say) must
+    wait for that load rather than exit under it: ONNX Runtime aborts a process whose interpreter shuts down
+    while a thread is creating a session (exit 134, "terminate called"). Here the main thread ends the moment
+    the session starts being created."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "import onnxruntime\n"
+        "entered, real = threading.Event(), onnxruntime.InferenceSession\n"
+        "class Spy(real):\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        entered.set()\n"
+        "        super().__init__(*args, **kwargs)\n"
+        "onnxruntime.InferenceSession = Spy\n"
+        "from mapper.encode.encoders import get_encoder\n"
+        "get_encoder().preload()\n"
+        "assert entered.wait(120)\n"
+    )
+    env = dict(os.environ, ATLAS_MAPPER_CACHE=str(tmp_path / "cache"))
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and "terminate" not in done.stderr, (done.returncode, done.stderr)

@@ -211,7 +211,9 @@ class _LocalBert:
                 pass
 
         if self._runner is None:
-            threading.Thread(target=load_quietly, name="encoder-preload", daemon=True).start()
+            # not a daemon: a process that ends before needing the encoder waits for the load to finish, since
+            # ONNX Runtime aborts the process if the interpreter exits while a thread is inside it
+            threading.Thread(target=load_quietly, name="encoder-preload").start()
 
     def _weights(self) -> bytes:
         """The safetensors bytes, hashed as read: no window to swap the file between check and use."""
