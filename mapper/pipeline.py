@@ -27,7 +27,6 @@ from mapper.progress import announce
 from mapper.result import Evidence, MappingResult, TechniqueHit, technique_hit
 from mapper.store import artifact_key, load_artifact, save_artifact
 from mapper.text import MAX_TEXT_CHARS, text_units
-from mapper.encode.threads import one_blas_thread
 
 DEFAULT_TOP_K = 10
 MAX_EVIDENCE = 3  # at most this many sentences back a technique, the strongest first
@@ -143,8 +142,7 @@ class Mapper:
         if not units:
             return np.zeros(len(self.index.ids)), [], [], None, None
         vectors = self.encoder.encode(units)
-        with one_blas_thread():  # small products: the cores go to the encoder and to other records
-            proba, per_unit = self.ranker.score(vectors, units)
+        proba, per_unit = self.ranker.score(vectors, units)
         return proba, units, spans, vectors, per_unit
 
     def map(self, text: str, top_k: int = DEFAULT_TOP_K, threshold: float | None = None,
@@ -181,9 +179,8 @@ class Mapper:
             chosen += [i for i in shown if i not in chosen][:max(min(top_k, min_suggestions) - len(chosen), 0)]
         hits = []
         if chosen:
-            with one_blas_thread():
-                unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
-                               else np.zeros((0, len(chosen)), dtype=np.float32))
+            unit_scores = (self.ranker.unit_scores(per_unit, vectors, chosen) if units
+                           else np.zeros((0, len(chosen)), dtype=np.float32))
             for j, col in enumerate(chosen):
                 hits.append(self._hit(col, float(proba[col]), spans, unit_scores[:, j], band(float(proba[col]), cut)))
         result = MappingResult(self.kb.atlas_info(), self.model_info, hits, cut, top_k, platform=platform,

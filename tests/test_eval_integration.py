@@ -13,10 +13,11 @@ RESULTS = ROOT / "eval" / "results"
 @pytest.fixture
 def ctx():
     # A fresh context per test: embeddings depend (in the last float bits) on how texts were batched,
-    # so a rerun must encode in the same order as the command that made the committed results.
+    # so a rerun must encode in the same order as the command that made the committed results. Those were
+    # measured with the float32 numpy encoder (before issue 23's int8 default), so the rerun uses it too.
     from atlas_eval.harness import build_context
 
-    return build_context(LATEST)
+    return build_context(LATEST, backend="numpy")
 
 
 def test_loco_subset_runs_every_method(ctx):

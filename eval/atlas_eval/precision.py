@@ -107,7 +107,10 @@ def render(result: dict, command: str) -> str:
                      f"{c['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] | {c['queries_changed']} | "
                      f"{'yes' if c['within_tolerance'] else 'no'} |")
     verdict = "adopted as the default" if result["adopt"] else "not adopted: float32 stays the default"
-    lines += ["", f"int8: {verdict}.", "", f"Command: `{command}`", ""]
+    lines += ["", f"int8: {verdict}.", "",
+              f"Each run's own report is in `{result['reference']}/` and `{result['candidate']}/` beside this file "
+              "(`atlas-mapper eval ... -o` with `ATLAS_MAPPER_BACKEND` set writes the same; `--reuse` compares "
+              "reports already there).", "", f"Command: `{command}`", ""]
     return "\n".join(lines)
 
 

@@ -1,10 +1,10 @@
-"""One BLAS thread for the small matrix products of one record, safely when several threads map at once.
+"""One BLAS thread for the small matrix products of records mapped side by side, safely across threads.
 
-A record's scoring multiplies a few sentence vectors by a few hundred technique rows. OpenBLAS spreads even
-such products over every core, and waking, splitting and joining its threads costs more than the product:
-0.5-11 ms instead of 0.05-0.3 ms on one thread on a busy 2-core host (``../shared/notes``). The thread count
-is a process-wide setting, so overlapping users share one limit: the first in sets one thread, the last out
-restores what the first found. The libraries limited are those loaded at the first limit (numpy's BLAS, which
+A record's scoring multiplies a few sentence vectors by a few thousand exemplar rows. OpenBLAS spreads even such
+products over every core; when records are mapped on every core already (``batch``), each asking for all of
+them costs more than it gains: one thread cut a record's scoring from 13.3 to 10.4 ms on a busy 2-core host
+(``eval/bench/record_parts.py``). The thread count is a process-wide setting, so overlapping users share one
+limit: the first in sets one thread, the last out restores what the first found. The libraries limited are those loaded at the first limit (numpy's BLAS, which
 scoring uses); one loaded later, say by a library the caller imports, is left alone.
 """
 

@@ -122,14 +122,15 @@ def output_lines(mapper: Mapper, records, skip: int = 0, top_k: int = 10, thresh
 def _map_chunk(mapper: Mapper, chunk: list, skip: int, *options):
     from concurrent.futures import ThreadPoolExecutor
 
-    from mapper.encode.threads import blas_threads
+    from mapper.encode.threads import blas_threads, one_blas_thread
 
     mapper.encoder.clear()  # nothing carried over from another chunk
     mapper.prefetch([r.text for r in chunk if r.error is None], options[2])
-    # The chunk's sentences are encoded; what is left per record is small products on one BLAS thread, so the
-    # records share the cores (a Dask worker, given one thread, maps them in turn). Rows come back in order.
-    with ThreadPoolExecutor(blas_threads()) as pool:
-        for row in pool.map(lambda record: _row(mapper, record, *options), [r for r in chunk if r.line > skip]):
+    # The chunk's sentences are encoded; what is left per record is small products, so the records share the
+    # cores, each on one BLAS thread (a Dask worker, given one thread, maps them in turn). Rows come in order.
+    records = [r for r in chunk if r.line > skip]
+    with one_blas_thread(), ThreadPoolExecutor(blas_threads()) as pool:
+        for row in pool.map(lambda record: _row(mapper, record, *options), records):
             yield jsonl_line(row).encode("utf-8"), "error" in row
 
 
