@@ -49,8 +49,10 @@ browser:
 eval: setup
 	bash eval/reproduce.sh
 
+# side by side with a reference commit (REF=...), the way the README's speed figures were taken
+REF ?= dbe6ffc
 bench: setup
-	$(BIN)/python eval/bench/bench.py
+	$(BIN)/python eval/bench/bench.py --against $(REF)
 
 clean:
 	rm -rf models/index models/ranker models/atlas models/kb
