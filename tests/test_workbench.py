@@ -74,13 +74,18 @@ def test_a_failed_worker_marks_the_version_failed_in_plain_words(bench, monkeypa
     assert bench.version == 1
 
 
-def test_a_missing_model_is_rebuilt_aside_and_never_trained_inline(bench, mini_mapper, tmp_path):
+def _train_version_2_then_lose_its_saved_model(bench, tmp_path) -> None:
+    """Version 2 trained and recorded, the workbench closed, and version 2's saved model deleted from the cache."""
     _done_review(bench)
     bench.retrain()
     _wait(bench)
     key = bench.db.model(2)["key"]
     bench.close()
     shutil.rmtree(tmp_path / "models" / "ranker" / key[:16])
+
+
+def test_a_missing_model_is_rebuilt_aside_and_never_trained_inline(bench, mini_mapper, tmp_path):
+    _train_version_2_then_lose_its_saved_model(bench, tmp_path)
     began = time.time()
     reopened = Workbench(tmp_path / "w.sqlite3", mini_mapper, tmp_path / "models", recipe=RECIPE)
     try:
@@ -124,12 +129,7 @@ def test_closing_stops_a_training_and_says_so(bench):
 
 
 def test_a_failed_rebuild_is_not_retried_by_every_request(bench, mini_mapper, tmp_path, monkeypatch):
-    _done_review(bench)
-    bench.retrain()
-    _wait(bench)
-    key = bench.db.model(2)["key"]
-    bench.close()
-    shutil.rmtree(tmp_path / "models" / "ranker" / key[:16])
+    _train_version_2_then_lose_its_saved_model(bench, tmp_path)
     started = []
     monkeypatch.setattr(worker, "start", lambda job: started.append(job) or worker.subprocess.Popen(["false"]))
     reopened = Workbench(tmp_path / "w.sqlite3", mini_mapper, tmp_path / "models", recipe=RECIPE)

@@ -267,8 +267,8 @@ class OnnxBertEncoder(_LocalBert):
 
     def _build(self):
         from mapper.encode.onnx_bert import OnnxBert, export_key, exported_model
-        from mapper.files import cache_dir
         from mapper.encode.threads import blas_threads
+        from mapper.files import cache_dir
 
         key = export_key(self.weights_sha256, self.precision)
         folder = Path(self.cache or cache_dir()) / "encoders" / sha256_bytes(key.encode())[:16]
