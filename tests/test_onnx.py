@@ -10,6 +10,7 @@ import pytest
 from fixture_bert import make_tiny_bert, packaged_model
 from mapper.encode import onnx_bert
 from mapper.encode.encoders import NumpyBertEncoder, OnnxBertEncoder, get_encoder
+from mapper.encode.onnx_export import RECIPE
 from mapper.errors import ModelError
 from mapper.files import sha256_bytes
 
@@ -35,8 +36,8 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_the_default_encoder_runs_on_onnx_runtime_in_int8():
     encoder = get_encoder()
     assert isinstance(encoder, OnnxBertEncoder) and encoder.precision == "int8"
-    assert encoder.fingerprint.endswith(":onnx-int8")
-    assert get_encoder(backend="onnx").fingerprint.endswith(":onnx")
+    assert ":onnx-int8:" in encoder.fingerprint and encoder.fingerprint.endswith(RECIPE)  # a new recipe retrains
+    assert ":onnx:" in get_encoder(backend="onnx").fingerprint
     assert get_encoder(backend="onnx").fingerprint != encoder.fingerprint  # models trained on one never load on the other
 
 
@@ -67,6 +68,18 @@ def test_int8_gives_the_same_bits_every_run_and_on_any_thread_count(tiny_bert, t
     (model,) = (tmp_path / "encoders").glob("*/model.onnx")
     for threads in (1, 2):
         assert np.array_equal(onnx_bert.OnnxBert(model.read_bytes(), tiny_bert, threads).encode(many), first)
+
+
+@pytest.mark.parametrize("model", ["tiny", "packaged"])
+def test_an_int8_embedding_does_not_depend_on_what_it_is_batched_with(model, tiny_bert, tmp_path):
+    """The embedding cache encodes only a record's new sentences, so batch-mates vary with history: a text's
+    embedding must not (per-tensor activation scales moved cosine by up to 0.02; per token they cannot)."""
+    folder = str(tiny_bert) if model == "tiny" else None
+    encoder = get_encoder(folder, backend="onnx-int8", cache=tmp_path)
+    texts = [t for t in TEXTS if t] + ["ATTACK " * 30 + "on the MODEL's WEIGHTS!!!"]  # large activations
+    together = encoder.encode(texts)
+    alone = np.stack([encoder.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=2e-6)  # float rounding only
 
 
 def test_batches_depend_on_the_texts_alone():

@@ -265,6 +265,12 @@ class OnnxBertEncoder(_LocalBert):
         self.cache = cache
         super().__init__(model)
 
+    @property
+    def fingerprint(self) -> str:
+        from mapper.encode.onnx_export import RECIPE
+
+        return f"{super().fingerprint}:{RECIPE}"  # a new export recipe changes the embeddings
+
     def _build(self):
         from mapper.encode.onnx_bert import OnnxBert, export_key, exported_model
         from mapper.encode.threads import blas_threads
@@ -276,12 +282,11 @@ class OnnxBertEncoder(_LocalBert):
 
     def _export(self) -> bytes:
         from mapper.encode.bert import read_weights
-        from mapper.encode.onnx_export import bert_graph, quantize_int8
+        from mapper.encode.onnx_export import bert_graph
         from mapper.progress import announce
 
         announce(f"exporting the encoder to ONNX ({self.precision}; first run only, a few seconds)")
-        model = bert_graph(read_weights(self._path, self._weights())).SerializeToString()
-        return quantize_int8(model) if self.precision == "int8" else model
+        return bert_graph(read_weights(self._path, self._weights()), self.precision).SerializeToString()
 
 
 # auto: ONNX Runtime at the adopted precision where it is installed, else the numpy forward pass

@@ -8,20 +8,20 @@ nothing can be swapped in between. Anything that does not match is exported agai
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from mapper.errors import ModelError, OutputError
-from mapper.files import atomic_write_bytes, build_lock, sha256_bytes
+from mapper.files import build_lock
+from mapper.store import artifact_key, read_files, write_files
 
 # Padded tokens per ONNX Runtime call (rows x longest row). Small batches stay in the CPU's caches: on this
 # project's 2-core machine 256-512 ran fastest for int8 and float32 alike, 8,192 about a third slower.
 BATCH_TOKENS = 512
 PRECISIONS = ("float32", "int8")
 MODEL_FILE = "model.onnx"
-MANIFEST = "manifest.json"
 
 
 def available() -> bool:
@@ -52,33 +52,22 @@ def exported_model(folder: Path, key: str, build) -> bytes:
             return cached
         data = build()
         try:
-            atomic_write_bytes(folder / MODEL_FILE, data)
-            manifest = {"key": key, "files": {MODEL_FILE: sha256_bytes(data)}}
-            atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))  # last
+            write_files(folder, {MODEL_FILE: data}, key)
         except OutputError as exc:
-            import warnings
-
             warnings.warn(f"could not cache the exported encoder, so it is exported again next time: {exc}",
                           stacklevel=2)
         return data
 
 
 def _verified(folder: Path, key: str) -> bytes | None:
-    """The cached model's bytes if its manifest names ``key`` and its sha256 matches; None otherwise."""
+    """The cached model's bytes if its manifest names ``key`` and vouches for them; None otherwise."""
+    if artifact_key(folder) != key:
+        return None
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        if manifest.get("key") != key:
-            return None
-        data = (folder / MODEL_FILE).read_bytes()
-    except (OSError, ValueError, AttributeError):
+        return read_files(folder)[MODEL_FILE]
+    except (ModelError, KeyError) as exc:
+        warnings.warn(f"the cached encoder export is not usable ({exc}); exporting it again", stacklevel=3)
         return None
-    if sha256_bytes(data) != manifest.get("files", {}).get(MODEL_FILE):
-        import warnings
-
-        warnings.warn(f"{folder / MODEL_FILE} does not match its manifest (truncated or altered); exporting it again",
-                      stacklevel=3)
-        return None
-    return data
 
 
 class OnnxBert:
@@ -122,8 +111,8 @@ class OnnxBert:
 
 def batches(lengths: list[int], budget: int = BATCH_TOKENS) -> list[list[int]]:
     """Row indices in batches of similar length, longest first (ties by position), each padded to at most
-    ``budget`` tokens. They depend on the texts alone, never on the machine: with int8 a sentence's embedding
-    depends on what it is batched with (activation ranges are per batch)."""
+    ``budget`` tokens. Embeddings do not depend on the batching beyond float rounding (int8 activations are
+    quantised per token); the batches depend on the texts alone all the same, so reruns agree to the bit."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     out, current = [], []
     for i in order:
