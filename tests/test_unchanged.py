@@ -2,7 +2,7 @@
 that is not about AI, and a batch of the wild benchmark's dev half (50 write-ups), against outputs recorded with
 the real model (``tests/fixtures/before_layout/record.sh`` says how): first before issue 20 moved the modules, then
 again when issue 21 taught the shipped model the labelled corpus, and when issue 23 moved the encoder to ONNX
-Runtime in int8, each on purpose."""
+Runtime in int8 (and again when int8 activations became per token), each on purpose."""
 
 from __future__ import annotations
 
