@@ -50,8 +50,11 @@ def setup(tmp_path_factory):
     source = write_input(root.parent / "in.jsonl")
     expected = root.parent / "single.jsonl"
     run_batch(mapper, source, expected, **OPTIONS)
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])
-    client, _ = connect("local:2")
+    before = dict(os.environ)
+    with pytest.MonkeyPatch.context() as patch:  # the workers import the fixture factory; later tests must not
+        patch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+        client, _ = connect("local:2")
+    assert dict(os.environ) == before  # the nanny's worker settings do not leak into this process
     yield {"client": client, "mapper": mapper, "root": root, "source": source, "expected": expected.read_bytes()}
     cluster = client.cluster
     client.close()

@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -220,6 +221,20 @@ def map_partition(key: str, part: dict, skip: int, options: dict) -> tuple[bytes
 
 
 # -- the client ----------------------------------------------------------------------------
+@contextmanager
+def _environment_restored():
+    """Dask's nanny sets its workers' variables (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1, PYTHONHASHSEED, ...)
+    in the caller's own environment before spawning them, and leaves them there: every process the caller starts
+    afterwards would inherit one BLAS thread (a model trained there came out different in the third decimal).
+    The workers have their copy by the time the cluster is up."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def connect(spec: str, timeout: float = 10.0):
     """A dask Client for ``local:N`` (a LocalCluster on 127.0.0.1) or ``tcp://host:port``."""
     try:
@@ -233,8 +248,9 @@ def connect(spec: str, timeout: float = 10.0):
             n = 0
         if n < 1:
             raise UsageError(f"--cluster {spec}: give the number of workers, e.g. local:2")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=50)
+        with _environment_restored():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, silence_logs=50)
         return Client(cluster), True
     if not spec.startswith(("tcp://", "tls://")):
         raise UsageError(f"--cluster {spec!r}: use local:N or a scheduler address such as tcp://host:8786")
