@@ -40,3 +40,18 @@ def test_outputs_are_byte_identical_to_those_recorded(tmp_path, capsys, monkeypa
     out = tmp_path / "wild-dev.out.jsonl"
     assert main(["batch", str(RECORDED / "wild-dev.jsonl"), str(out), "--atlas", str(V6)]) == 0
     assert out.read_bytes() == (RECORDED / "wild-dev.out.jsonl").read_bytes()
+
+
+@pytest.mark.integration
+@pytest.mark.encoder
+@pytest.mark.slow
+@pytest.mark.skipif(not V6.is_file(), reason="../shared/atlas not present")
+def test_a_dask_cluster_of_two_writes_the_recorded_bytes(tmp_path, monkeypatch, v6_cache):
+    """The shipped model with the int8 encoder, on two worker processes, writes what one process recorded."""
+    pytest.importorskip("distributed")
+    monkeypatch.setenv("ATLAS_MAPPER_CACHE", str(v6_cache))
+    monkeypatch.setenv("ATLAS_MAPPER_CORPUS", "on")
+    out = tmp_path / "wild-dev.out.jsonl"
+    argv = ["batch", str(RECORDED / "wild-dev.jsonl"), str(out), "--atlas", str(V6), "--cluster", "local:2"]
+    assert main(argv) == 0
+    assert out.read_bytes() == (RECORDED / "wild-dev.out.jsonl").read_bytes()
