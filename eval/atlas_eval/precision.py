@@ -76,7 +76,6 @@ def run_checks(atlas: str, backend: str, out: Path, max_folds: int, reuse: bool 
             reports[name] = json.loads(saved.read_text(encoding="utf-8"))
             continue
         ctx = ctx or build_context(atlas, model=model, backend=backend)
-        kwargs = dict(kwargs)
         result = run_eval(methods=["default"], ctx=ctx, progress=True,
                           max_folds=None if "subset" in kwargs else max_folds, **kwargs)
         write_outputs(result[dataset], out / backend, stem, command=" ".join(map(shlex.quote, sys.argv)))

@@ -58,10 +58,11 @@ def bert_graph(weights: dict, precision: str = "float32"):
     const("half", np.array(0.5, np.float32))
     const("inv_sqrt2", np.array(1.0 / np.sqrt(2.0), np.float32))
     const("tiny", np.array(1e-12, np.float32))
-    const("inv127", np.array(1.0 / 127.0, np.float32))
-    const("c127", np.array(127.0, np.float32))
-    const("offset128", np.array(128.5, np.float32))
-    const("zero_point128", np.array(128, np.uint8))
+    if precision == "int8":  # the per-token quantisation's constants (see _int8_product)
+        const("inv127", np.array(1.0 / 127.0, np.float32))
+        const("c127", np.array(127.0, np.float32))
+        const("offset128", np.array(128.5, np.float32))
+        const("zero_point128", np.array(128, np.uint8))
 
     # embeddings: word + position + token type 0, normalised
     length = node("Gather", [node("Shape", ["input_ids"], "ids_shape"), const("idx1", np.array(1, np.int64))], "length")

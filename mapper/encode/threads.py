@@ -4,8 +4,9 @@ A record's scoring multiplies a few sentence vectors by a few thousand exemplar 
 products over every core; when records are mapped on every core already (``batch``), each asking for all of
 them costs more than it gains: one thread cut a record's scoring from 13.3 to 10.4 ms on a busy 2-core host
 (``eval/bench/record_parts.py``). The thread count is a process-wide setting, so overlapping users share one
-limit: the first in sets one thread, the last out restores what the first found. The libraries limited are those loaded at the first limit (numpy's BLAS, which
-scoring uses); one loaded later, say by a library the caller imports, is left alone.
+limit: the first in sets one thread, the last out restores what the first found. The libraries limited are those
+loaded at the first limit (numpy's BLAS, which scoring uses); one loaded later, say by a library the caller
+imports, is left alone.
 """
 
 from __future__ import annotations

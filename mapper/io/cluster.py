@@ -231,8 +231,13 @@ def _environment_restored():
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        # only what changed: clearing first would leave the process without an environment for a moment, while
+        # the cluster's own threads run
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 def connect(spec: str, timeout: float = 10.0):
